@@ -59,8 +59,7 @@ main(int argc, char **argv)
         return 1;
     }
     s_ctx_t ctx = {&daemon, broker};
-    rc = xgw_broker_run(broker, &xgw_daemon_stop, &xgw_daemon_reload_requested, s_on_reload,
-                        &ctx);
+    rc = xgw_broker_run(broker, &xgw_daemon_stop, &xgw_daemon_reload_requested, s_on_reload, &ctx);
     xgw_info("stopped", "reason=%s", rc == 0 ? "signal" : "error");
     xgw_broker_destroy(&broker);
     xgw_daemon_fini(&daemon);

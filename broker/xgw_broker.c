@@ -45,8 +45,8 @@ struct s_service {
     zlistx_t *idle;    /* s_worker_t with a free slot, least recently used first */
     size_t waiting;    /* queued + pinned */
     size_t in_flight;
-    xgw_series_t *m_answered, *m_busy, *m_expired, *m_redispatched, *m_duplicate,
-        *m_unroutable, *m_late;
+    xgw_series_t *m_answered, *m_busy, *m_expired, *m_redispatched, *m_duplicate, *m_unroutable,
+        *m_late;
     xgw_series_t *m_depth, *m_in_flight, *m_ready, *m_full, *m_draining, *m_duration;
 };
 
@@ -83,9 +83,8 @@ struct xgw_broker {
     xgw_series_t *m_proto_client, *m_proto_worker, *m_no_service;
 };
 
-static const double s_duration_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                           0.05,   0.1,   0.25,   0.5,   1,    2.5,
-                                           5,      10,    30,     60};
+static const double s_duration_bounds[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                           0.25,   0.5,   1,      2.5,   5,    10,    30,   60};
 
 /* ---- requests ---------------------------------------------------------- */
 
@@ -510,8 +509,7 @@ s_frontend_readable(xgw_broker_t *self)
 /* ---- backend ----------------------------------------------------------- */
 
 static void
-s_backend_ready(xgw_broker_t *self, const xgw_gwp_view_t *id, const char *key,
-                const xgw_gwp_t *m)
+s_backend_ready(xgw_broker_t *self, const xgw_gwp_view_t *id, const char *key, const xgw_gwp_t *m)
 {
     s_worker_t *old = zhashx_lookup(self->workers, key);
     if (old) /* READY from a worker we think alive: a new incarnation */
@@ -554,8 +552,7 @@ s_backend_ready(xgw_broker_t *self, const xgw_gwp_view_t *id, const char *key,
     w->svc_handle = zlistx_add_end(svc->workers, w);
     zhashx_insert(self->workers, key, w);
     s_worker_refresh_idle(w);
-    xgw_info("worker_ready", "service=%s instance=%s credit=%u", svc->name, w->instance,
-             w->credit);
+    xgw_info("worker_ready", "service=%s instance=%s credit=%u", svc->name, w->instance, w->credit);
     s_service_dispatch(self, svc);
 }
 
@@ -698,8 +695,7 @@ s_expire(xgw_broker_t *self)
     zlistx_t *due = zlistx_new();
     if (!due)
         return;
-    for (s_service_t *svc = zhashx_first(self->services); svc;
-         svc = zhashx_next(self->services)) {
+    for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
         s_expire_list(self, svc->queue, unix_now, due);
         for (s_worker_t *w = zlistx_first(svc->workers); w; w = zlistx_next(svc->workers)) {
             s_expire_list(self, w->pinned, unix_now, due);
@@ -723,8 +719,7 @@ s_expire(xgw_broker_t *self)
 static void
 s_update_gauges(xgw_broker_t *self)
 {
-    for (s_service_t *svc = zhashx_first(self->services); svc;
-         svc = zhashx_next(self->services)) {
+    for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
         size_t ready = 0, full = 0, draining = 0;
         for (s_worker_t *w = zlistx_first(svc->workers); w; w = zlistx_next(svc->workers)) {
             if (w->credit == 0)
@@ -783,9 +778,8 @@ xgw_broker_new(const xgw_broker_opts_t *opts)
                                       "Requests waiting for a worker, per service.", "service");
     self->f_in_flight = xgw_metrics_gauge("xgw_broker_in_flight",
                                           "Requests held by workers, per service.", "service");
-    self->f_workers = xgw_metrics_gauge("xgw_broker_workers",
-                                        "Live workers by state (ready, busy, draining).",
-                                        "service,state");
+    self->f_workers = xgw_metrics_gauge(
+        "xgw_broker_workers", "Live workers by state (ready, busy, draining).", "service,state");
     self->f_duration = xgw_metrics_histogram(
         "xgw_broker_request_duration_seconds",
         "Time from a request's arrival at the broker to its answer leaving it.", "service",
@@ -814,8 +808,7 @@ xgw_broker_new(const xgw_broker_opts_t *opts)
     int64_t now = zclock_mono();
     self->next_heartbeat = now + opts->heartbeat_ms;
     self->next_expiry = now + opts->expiry_check_ms;
-    xgw_info("broker_listening", "frontend=\"%s\" backend=\"%s\"", opts->frontend,
-             opts->backend);
+    xgw_info("broker_listening", "frontend=\"%s\" backend=\"%s\"", opts->frontend, opts->backend);
     return self;
 fail:
     xgw_broker_destroy(&self);

@@ -13,14 +13,14 @@
 typedef struct xgw_broker xgw_broker_t;
 
 typedef struct {
-    const char *frontend;     /* clients connect here (ROUTER, bind) */
-    const char *backend;      /* workers connect here (ROUTER, bind) */
-    int64_t heartbeat_ms;     /* common.heartbeat_interval */
-    int liveness;             /* common.heartbeat_liveness */
-    size_t queue_max;         /* broker.queue_max, per service */
-    size_t max_body;          /* common.max_body */
-    int64_t expiry_check_ms;  /* broker.expiry_check_interval */
-    int sndhwm;               /* broker.sndhwm */
+    const char *frontend;    /* clients connect here (ROUTER, bind) */
+    const char *backend;     /* workers connect here (ROUTER, bind) */
+    int64_t heartbeat_ms;    /* common.heartbeat_interval */
+    int liveness;            /* common.heartbeat_liveness */
+    size_t queue_max;        /* broker.queue_max, per service */
+    size_t max_body;         /* common.max_body */
+    int64_t expiry_check_ms; /* broker.expiry_check_interval */
+    int sndhwm;              /* broker.sndhwm */
 } xgw_broker_opts_t;
 
 /* Binds both sockets. Endpoint strings are copied. Returns NULL (and logs
@@ -34,9 +34,8 @@ void xgw_broker_destroy(xgw_broker_t **self_p);
 /* Runs the loop until *stop becomes non-zero (set from a signal handler) or
  * a fatal socket error. reload is polled too: when non-zero, the broker
  * calls on_reload(ud) and clears it. Returns 0 on a requested stop. */
-int xgw_broker_run(xgw_broker_t *self, volatile sig_atomic_t *stop,
-                   volatile sig_atomic_t *reload, void (*on_reload)(xgw_broker_t *, void *),
-                   void *ud);
+int xgw_broker_run(xgw_broker_t *self, volatile sig_atomic_t *stop, volatile sig_atomic_t *reload,
+                   void (*on_reload)(xgw_broker_t *, void *), void *ud);
 
 /* Changes the per-service queue bound (SIGHUP-reloadable). */
 void xgw_broker_set_queue_max(xgw_broker_t *self, size_t queue_max);

@@ -66,6 +66,7 @@ xgw_client_opts_default(xgw_client_opts_t *opts)
     opts->retry_ms = 1000;
     opts->max_body = 1024 * 1024;
     opts->max_outstanding = 100000;
+    opts->deadline_grace_ms = 1000;
 }
 
 xgw_client_t *
@@ -147,8 +148,8 @@ s_transmit(xgw_client_t *self, s_pending_t *p, int64_t now)
 }
 
 int
-xgw_client_send(xgw_client_t *self, const char *service, const char *affinity,
-                int64_t deadline_ms, const void *body, size_t body_len, void *user,
+xgw_client_send(xgw_client_t *self, const char *service, const char *affinity, int64_t deadline_ms,
+                const void *body, size_t body_len, void *user,
                 uint8_t msg_id_out[XGW_GWP_MSGID_LEN])
 {
     if (!service || (body_len > 0 && !body) || body_len > self->opts.max_body)
@@ -326,7 +327,9 @@ xgw_client_tick(xgw_client_t *self)
     }
 
     if (now >= self->next_scan) {
-        int64_t unix_now = xgw_gwp_now_ms();
+        /* The broker answers 504 at the deadline; the client's own 504 is
+         * the fallback for a broker that is gone, so it waits a grace. */
+        int64_t unix_now = xgw_gwp_now_ms() - self->opts.deadline_grace_ms;
         int64_t next = now + hb;
         zlistx_t *dead = NULL; /* keys to delete after the walk */
         for (s_pending_t *cur = zhashx_first(self->pending); cur;

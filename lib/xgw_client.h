@@ -24,11 +24,13 @@
 typedef struct xgw_client xgw_client_t;
 
 typedef struct {
-    int64_t heartbeat_ms;   /* common.heartbeat_interval */
-    int liveness;           /* common.heartbeat_liveness */
-    int64_t retry_ms;       /* common.retry_interval: first re-send */
-    size_t max_body;        /* common.max_body */
-    size_t max_outstanding; /* send() refuses with XGW_EAGAIN beyond this */
+    int64_t heartbeat_ms;      /* common.heartbeat_interval */
+    int liveness;              /* common.heartbeat_liveness */
+    int64_t retry_ms;          /* common.retry_interval: first re-send */
+    size_t max_body;           /* common.max_body */
+    size_t max_outstanding;    /* send() refuses with XGW_EAGAIN beyond this */
+    int64_t deadline_grace_ms; /* wait this long past a deadline for the
+                                  broker's own 504 before making one */
 } xgw_client_opts_t;
 
 /* One answer. Owned by the caller of xgw_client_recv; free with
@@ -39,8 +41,8 @@ typedef struct {
     uint16_t status; /* 504 when the deadline passed without an answer */
     uint8_t *body;   /* NULL when empty */
     size_t body_len;
-    void *user;      /* the cookie given to xgw_client_send */
-    int attempts;    /* how many times it was sent */
+    void *user;   /* the cookie given to xgw_client_send */
+    int attempts; /* how many times it was sent */
 } xgw_reply_t;
 
 typedef struct {

@@ -54,34 +54,27 @@ struct cfg_key {
     (offsetof(xgw_settings_t, sec.field) +                                                         \
      0 * sizeof(_Generic(&S_FIELD(sec, field)[0], char * : 1)))
 
+#define S_ROW(sec, key, t, off, sz, dv, lo, hi, rl, ch, hp)                                        \
+    {                                                                                              \
+        .section = #sec, .name = #key, .type = t, .offset = off, .size = sz, .def = dv, .min = lo, \
+        .max = hi, .reloadable = rl, .choices = ch, .help = hp                                     \
+    }
 #define S_STRING(sec, key, def, minlen, rl, help)                                                  \
-    {                                                                                              \
-#sec, #key, CFG_STRING, S_OFF_CHARS(sec, key), sizeof S_FIELD(sec, key), def, minlen,      \
-            (int64_t)sizeof S_FIELD(sec, key) - 1, rl, NULL, help                                  \
-    }
+    S_ROW(sec, key, CFG_STRING, S_OFF_CHARS(sec, key), sizeof S_FIELD(sec, key), def, minlen,      \
+          (int64_t)sizeof S_FIELD(sec, key) - 1, rl, NULL, help)
 #define S_ENUM(sec, key, choices, def, rl, help)                                                   \
-    {                                                                                              \
-#sec, #key, CFG_ENUM, S_OFF_CHARS(sec, key), sizeof S_FIELD(sec, key), def, 1,             \
-            (int64_t)sizeof S_FIELD(sec, key) - 1, rl, choices, help                               \
-    }
+    S_ROW(sec, key, CFG_ENUM, S_OFF_CHARS(sec, key), sizeof S_FIELD(sec, key), def, 1,             \
+          (int64_t)sizeof S_FIELD(sec, key) - 1, rl, choices, help)
 #define S_INT(sec, key, def, lo, hi, rl, help)                                                     \
-    {                                                                                              \
-#sec, #key, CFG_INT, S_OFF_I64(sec, key), sizeof(int64_t), def, lo, hi, rl, NULL, help     \
-    }
+    S_ROW(sec, key, CFG_INT, S_OFF_I64(sec, key), sizeof(int64_t), def, lo, hi, rl, NULL, help)
 #define S_BOOL(sec, key, def, rl, help)                                                            \
-    {                                                                                              \
-#sec, #key, CFG_BOOL, S_OFF_BOOL(sec, key), sizeof(bool), def, 0, 1, rl, NULL, help        \
-    }
+    S_ROW(sec, key, CFG_BOOL, S_OFF_BOOL(sec, key), sizeof(bool), def, 0, 1, rl, NULL, help)
 /* Duration keys are stored in the field named <key>_ms. */
 #define S_DURATION(sec, key, def, lo, hi, rl, help)                                                \
-    {                                                                                              \
-#sec, #key, CFG_DURATION, S_OFF_I64(sec, key##_ms), sizeof(int64_t), def, lo, hi, rl,      \
-            NULL, help                                                                             \
-    }
+    S_ROW(sec, key, CFG_DURATION, S_OFF_I64(sec, key##_ms), sizeof(int64_t), def, lo, hi, rl,      \
+          NULL, help)
 #define S_SIZE(sec, key, def, lo, hi, rl, help)                                                    \
-    {                                                                                              \
-#sec, #key, CFG_SIZE, S_OFF_I64(sec, key), sizeof(int64_t), def, lo, hi, rl, NULL, help    \
-    }
+    S_ROW(sec, key, CFG_SIZE, S_OFF_I64(sec, key), sizeof(int64_t), def, lo, hi, rl, NULL, help)
 
 #define S_MS(n) ((int64_t)(n))
 #define S_SEC(n) ((int64_t)(n)*1000)

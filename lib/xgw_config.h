@@ -106,7 +106,7 @@ typedef struct xgw_settings {
 
 /* Fills *s (owned by the caller) with every key's default value; unused
  * bytes are zeroed, so two default structs compare equal with memcmp.
- * Returns 0. A default that does not parse is a bug in the table: the
+ * Returns 0 (XGW_EINVAL if s is NULL). A default that does not parse is a bug in the table: the
  * function then prints it to stderr and aborts. */
 int xgw_config_defaults(xgw_settings_t *s);
 

@@ -56,8 +56,8 @@ s_parse_int(const char *text, int min, int max, int *out)
 }
 
 int
-xgw_daemon_load_settings(const char *path, const char *const *sets, int n_sets,
-                         xgw_settings_t *out, char *err, size_t errlen)
+xgw_daemon_load_settings(const char *path, const char *const *sets, int n_sets, xgw_settings_t *out,
+                         char *err, size_t errlen)
 {
     xgw_settings_t s;
     xgw_config_defaults(&s);
@@ -95,8 +95,7 @@ xgw_daemon_init(xgw_daemon_t *d, const char *process, int argc, char **argv)
             }
         } else if (strcmp(a, "--set") == 0 && has_next) {
             if (d->n_sets >= XGW_DAEMON_MAX_SETS) {
-                fprintf(stderr, "xgw-%s: at most %d --set options\n", process,
-                        XGW_DAEMON_MAX_SETS);
+                fprintf(stderr, "xgw-%s: at most %d --set options\n", process, XGW_DAEMON_MAX_SETS);
                 return XGW_DAEMON_EXIT_USAGE;
             }
             d->sets[d->n_sets++] = argv[++i];
@@ -134,11 +133,11 @@ s_apply_log_level(const xgw_settings_t *s)
     xgw_log_level_t level = XGW_LOG_INFO;
     if (xgw_log_level_parse(s->common.log_level, &level) == 0)
         xgw_log_set_level(level);
+    xgw_log_set_timestamps(s->common.log_timestamps);
 }
 
 int
-xgw_daemon_start(xgw_daemon_t *d, int64_t metrics_port_base, xgw_health_fn health,
-                 void *health_ud)
+xgw_daemon_start(xgw_daemon_t *d, int64_t metrics_port_base, xgw_health_fn health, void *health_ud)
 {
     xgw_log_init(d->process, d->instance);
     s_apply_log_level(&d->settings);
@@ -159,8 +158,8 @@ xgw_daemon_start(xgw_daemon_t *d, int64_t metrics_port_base, xgw_health_fn healt
         int port = (int)metrics_port_base + d->instance;
         d->http = xgw_http_new(d->settings.common.metrics_listen, port, health, health_ud);
         if (!d->http) {
-            xgw_error("metrics_bind_failed", "listen=%s port=%d",
-                      d->settings.common.metrics_listen, port);
+            xgw_error("metrics_bind_failed", "listen=%s port=%d", d->settings.common.metrics_listen,
+                      port);
             return XGW_EIO;
         }
         d->metrics_port = xgw_http_port(d->http);

@@ -21,8 +21,8 @@
 
 #include <signal.h>
 
-#define XGW_DAEMON_RUN 0       /* go on and run */
-#define XGW_DAEMON_EXIT_OK 1   /* -t passed, or --help/--version: exit 0 */
+#define XGW_DAEMON_RUN 0        /* go on and run */
+#define XGW_DAEMON_EXIT_OK 1    /* -t passed, or --help/--version: exit 0 */
 #define XGW_DAEMON_EXIT_USAGE 2 /* bad arguments or config: exit 2 (message printed) */
 
 #define XGW_DAEMON_MAX_SETS 32
@@ -32,9 +32,9 @@ extern volatile sig_atomic_t xgw_daemon_stop;
 extern volatile sig_atomic_t xgw_daemon_reload_requested;
 
 typedef struct {
-    const char *process; /* "broker", "xmppd", ... (static string) */
-    int instance;        /* --instance N (supervisord's process_num), default 0 */
-    char instance_name[64]; /* "<process>.<NN>", stable across restarts */
+    const char *process;                   /* "broker", "xmppd", ... (static string) */
+    int instance;                          /* --instance N (supervisord's process_num), default 0 */
+    char instance_name[64];                /* "<process>.<NN>", stable across restarts */
     char config_path[XGW_CONFIG_PATH_MAX]; /* "" = built-in defaults only */
     const char *sets[XGW_DAEMON_MAX_SETS]; /* --set arguments (borrowed argv) */
     int n_sets;

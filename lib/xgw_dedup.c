@@ -17,7 +17,7 @@ typedef struct {
 } s_entry_t;
 
 struct xgw_dedup {
-    zhashx_t *by_id; /* key hex -> s_entry_t (owned) */
+    zhashx_t *by_id;  /* key hex -> s_entry_t (owned) */
     zlistx_t *by_age; /* s_entry_t (borrowed), oldest first */
     size_t max;
     int64_t ttl_ms;

@@ -86,8 +86,8 @@ s_service_ok(const uint8_t *p, size_t n)
         return XGW_ETOOBIG;
     for (size_t i = 0; i < n; i++) {
         uint8_t c = p[i];
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-                 c == '-';
+        int ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
         if (!ok)
             return XGW_EINVAL;
     }

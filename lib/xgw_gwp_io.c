@@ -17,8 +17,8 @@ xgw_gwp_inbox_close(xgw_gwp_inbox_t *inbox)
 }
 
 int
-xgw_gwp_recv(void *socket, int router, xgw_gwp_side_t side, size_t max_body,
-             xgw_gwp_inbox_t *inbox, xgw_gwp_t *out)
+xgw_gwp_recv(void *socket, int router, xgw_gwp_side_t side, size_t max_body, xgw_gwp_inbox_t *inbox,
+             xgw_gwp_t *out)
 {
     inbox->count = 0;
     inbox->received = 0;

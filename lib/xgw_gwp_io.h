@@ -17,8 +17,8 @@
  * parts[], so keep the inbox until done with them, then xgw_gwp_inbox_close. */
 typedef struct {
     zmq_msg_t parts[XGW_GWP_IO_PARTS];
-    size_t count;    /* parts initialised (all must be closed) */
-    size_t received; /* parts on the wire, may exceed count */
+    size_t count;              /* parts initialised (all must be closed) */
+    size_t received;           /* parts on the wire, may exceed count */
     xgw_gwp_view_t routing_id; /* set when received on a ROUTER */
 } xgw_gwp_inbox_t;
 

@@ -151,8 +151,8 @@ s_conn_write(struct s_conn *c)
  * 0. With head_only (HEAD requests) the body is not sent but Content-Length
  * still gives its size. */
 static void
-s_respond(xgw_http_t *self, struct s_conn *c, int code, const char *path_label,
-          const char *ctype, const char *body, size_t bodylen, bool head_only)
+s_respond(xgw_http_t *self, struct s_conn *c, int code, const char *path_label, const char *ctype,
+          const char *body, size_t bodylen, bool head_only)
 {
     char head[512];
     int hn = snprintf(head, sizeof head,
@@ -537,9 +537,8 @@ xgw_http_new(const char *addr, int port, xgw_health_fn health, void *health_ud)
     self->health_ud = health_ud;
     for (size_t i = 0; i < XGW_HTTP_MAX_CONNS; i++)
         self->conns[i].fd = -1;
-    self->requests = xgw_metrics_counter("xgw_http_requests_total",
-                                         "HTTP requests answered by the metrics endpoint.",
-                                         "path,code");
+    self->requests = xgw_metrics_counter(
+        "xgw_http_requests_total", "HTTP requests answered by the metrics endpoint.", "path,code");
 
     self->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (self->lfd < 0) {
@@ -550,8 +549,8 @@ xgw_http_new(const char *addr, int port, xgw_health_fn health, void *health_ud)
     int one = 1;
     setsockopt(self->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(self->lfd, (struct sockaddr *)&ss, sslen) != 0) {
-        xgw_error("http_bind_failed", "addr=\"%s\" port=%d errno=%d err=\"%s\"", addr, port,
-                  errno, strerror(errno));
+        xgw_error("http_bind_failed", "addr=\"%s\" port=%d errno=%d err=\"%s\"", addr, port, errno,
+                  strerror(errno));
         goto fail;
     }
     if (listen(self->lfd, XGW_HTTP_MAX_CONNS) != 0) {

@@ -13,6 +13,7 @@
 static char s_proc[32] = "xgw";
 static int s_instance = 0;
 static atomic_int s_level = XGW_LOG_INFO;
+static atomic_int s_timestamps = 1;
 
 static const char *const s_level_names[] = {"debug", "info", "warn", "error"};
 
@@ -27,6 +28,12 @@ void
 xgw_log_set_level(xgw_log_level_t level)
 {
     atomic_store(&s_level, (int)level);
+}
+
+void
+xgw_log_set_timestamps(int on)
+{
+    atomic_store(&s_timestamps, on ? 1 : 0);
 }
 
 int
@@ -53,11 +60,13 @@ xgw_log(xgw_log_level_t level, const char *event, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
 
-    int n = snprintf(line, sizeof line,
-                     "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ lvl=%s proc=%s inst=%d event=%s",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000L, s_level_names[level], s_proc, s_instance,
-                     event ? event : "-");
+    char stamp[96] = "";
+    if (atomic_load(&s_timestamps))
+        snprintf(stamp, sizeof stamp, "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                 ts.tv_nsec / 1000000L);
+    int n = snprintf(line, sizeof line, "%slvl=%s proc=%s inst=%d event=%s", stamp,
+                     s_level_names[level], s_proc, s_instance, event ? event : "-");
     if (n < 0)
         return;
     size_t used = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;

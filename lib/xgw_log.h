@@ -28,6 +28,10 @@ void xgw_log_init(const char *proc, int instance);
 /* Lines below this level are not printed. Thread-safe (atomic). */
 void xgw_log_set_level(xgw_log_level_t level);
 
+/* Turns the ts= field on or off (common.log_timestamps; off suits a
+ * supervisor that stamps lines itself). Thread-safe (atomic). */
+void xgw_log_set_timestamps(int on);
+
 /* Parses "debug" | "info" | "warn" | "error". Returns 0 and sets *out, or
  * XGW_EINVAL leaving *out unchanged. */
 int xgw_log_level_parse(const char *text, xgw_log_level_t *out);

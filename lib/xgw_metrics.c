@@ -27,9 +27,9 @@
 #include <time.h>
 
 typedef enum {
-    S_COUNTER = 0,  /* uint64 integer */
-    S_COUNTER_F,    /* double, # TYPE counter */
-    S_GAUGE,        /* double */
+    S_COUNTER = 0, /* uint64 integer */
+    S_COUNTER_F,   /* double, # TYPE counter */
+    S_GAUGE,       /* double */
     S_HISTOGRAM,
 } s_kind_t;
 
@@ -39,8 +39,8 @@ struct xgw_series {
     xgw_family_t *family;
     uint64_t hash;
     char *values[XGW_METRICS_MAX_LABELS];
-    _Atomic uint64_t value; /* counter count, or double bits */
-    _Atomic uint64_t sum;   /* histogram sum (double bits) */
+    _Atomic uint64_t value;     /* counter count, or double bits */
+    _Atomic uint64_t sum;       /* histogram sum (double bits) */
     _Atomic uint64_t buckets[]; /* histogram: nbounds + 1 entries, last is +Inf */
 };
 
@@ -421,8 +421,8 @@ xgw_metrics_gauge(const char *name, const char *help, const char *labels)
 }
 
 xgw_family_t *
-xgw_metrics_histogram(const char *name, const char *help, const char *labels,
-                      const double *bounds, size_t nbounds)
+xgw_metrics_histogram(const char *name, const char *help, const char *labels, const double *bounds,
+                      size_t nbounds)
 {
     return s_register(S_HISTOGRAM, name, help, labels, bounds, nbounds);
 }
@@ -820,6 +820,8 @@ xgw_metrics_render(size_t *len)
 
     struct s_buf b = {0};
     s_buf_reserve(&b, 0); /* an empty registry still yields "" */
+    if (!b.failed)
+        b.p[0] = '\0';
     for (size_t i = 0; i < nf && !b.failed; i++)
         s_render_family(&b, fams[i]);
     free(fams);
@@ -849,8 +851,8 @@ xgw_metrics_build_info(const char *process, int instance, const char *version)
         return XGW_ENOMEM;
     char inst[24];
     snprintf(inst, sizeof inst, "%d", instance);
-    xgw_series_t *s = xgw_family_series(f, version ? version : "unknown",
-                                        process ? process : "unknown", inst);
+    xgw_series_t *s =
+        xgw_family_series(f, version ? version : "unknown", process ? process : "unknown", inst);
     if (!s)
         return XGW_ENOMEM;
     xgw_series_set(s, 1);

@@ -52,8 +52,7 @@ xgw_family_t *xgw_metrics_counter(const char *name, const char *help, const char
  * such as process_cpu_seconds_total: update with xgw_series_set() or
  * xgw_series_gauge_add(). A double counter and an integer counter of the same
  * name conflict. */
-xgw_family_t *xgw_metrics_counter_double(const char *name, const char *help,
-                                         const char *labels);
+xgw_family_t *xgw_metrics_counter_double(const char *name, const char *help, const char *labels);
 
 /* Registers (or finds) a gauge family (double values). Same contract as
  * xgw_metrics_counter(). */

@@ -281,8 +281,8 @@ xgw_procfs_register(void)
     pf->start_time = s_one(false, "process_start_time_seconds",
                            "Start time of the process since unix epoch in seconds.");
     pf->threads = s_one(false, "process_threads", "Number of OS threads in the process.");
-    if (!pf->cpu || !pf->rss || !pf->vsize || !pf->open_fds || !pf->max_fds ||
-        !pf->start_time || !pf->threads) {
+    if (!pf->cpu || !pf->rss || !pf->vsize || !pf->open_fds || !pf->max_fds || !pf->start_time ||
+        !pf->threads) {
         xgw_error("procfs_register_failed", "reason=family");
         return XGW_ENOMEM;
     }

@@ -26,8 +26,8 @@ int xgw_procfs_register(void);
 
 /* Internal, exposed for tests: the /proc/<pid>/stat fields we use. */
 typedef struct {
-    unsigned long long utime;     /* clock ticks */
-    unsigned long long stime;     /* clock ticks */
+    unsigned long long utime; /* clock ticks */
+    unsigned long long stime; /* clock ticks */
     unsigned long long threads;
     unsigned long long starttime; /* clock ticks after boot */
     unsigned long long vsize;     /* bytes */

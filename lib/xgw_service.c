@@ -61,8 +61,7 @@ s_answer(s_ctx_t *ctx, xgw_request_t **req_p)
         }
     } else {
         reply.status = 501;
-        snprintf(reason, sizeof reason, "%s does not handle this request kind",
-                 ctx->def->service);
+        snprintf(reason, sizeof reason, "%s does not handle this request kind", ctx->def->service);
     }
 
     size_t len = xgw__v1__reply__get_packed_size(&reply);
@@ -119,9 +118,9 @@ xgw_service_main(xgw_service_def_t *def, int argc, char **argv,
     if (xgw_daemon_start(&daemon, def->metrics_port, s_health, &ctx) != 0)
         return 1;
 
-    xgw_family_t *f = xgw_metrics_counter("xgw_service_requests_total",
-                                          "Requests answered by this service, by result class.",
-                                          "result");
+    xgw_family_t *f =
+        xgw_metrics_counter("xgw_service_requests_total",
+                            "Requests answered by this service, by result class.", "result");
     ctx.m_ok = xgw_family_series(f, "ok");
     ctx.m_client_error = xgw_family_series(f, "client_error");
     ctx.m_server_error = xgw_family_series(f, "server_error");
@@ -141,8 +140,8 @@ xgw_service_main(xgw_service_def_t *def, int argc, char **argv,
         xgw_daemon_fini(&daemon);
         return 1;
     }
-    xgw_info("serving", "service=%s instance=%s credit=%lld", def->service,
-             daemon.instance_name, (long long)def->credit);
+    xgw_info("serving", "service=%s instance=%s credit=%lld", def->service, daemon.instance_name,
+             (long long)def->credit);
 
     while (!xgw_daemon_stop) {
         if (xgw_daemon_reload_requested) {

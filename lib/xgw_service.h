@@ -16,14 +16,13 @@
  * reason, payload); strings it sets must live until the call returns to the
  * loop (static, or owned by ud). Returns 0; a negative code makes the loop
  * answer 500. NULL handler: everything but Ping is answered 501. */
-typedef int (*xgw_service_handler_fn)(void *ud, const Xgw__V1__Request *req,
-                                      Xgw__V1__Reply *reply);
+typedef int (*xgw_service_handler_fn)(void *ud, const Xgw__V1__Request *req, Xgw__V1__Reply *reply);
 
 typedef struct {
-    const char *process;   /* "policyd" */
-    const char *service;   /* GWP service name, "policy" */
-    int64_t credit;        /* window from the process's config section */
-    int64_t metrics_port;  /* base port from the process's config section */
+    const char *process;  /* "policyd" */
+    const char *service;  /* GWP service name, "policy" */
+    int64_t credit;       /* window from the process's config section */
+    int64_t metrics_port; /* base port from the process's config section */
     xgw_service_handler_fn handler;
     void *handler_ud;
 } xgw_service_def_t;

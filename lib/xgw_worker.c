@@ -57,8 +57,8 @@ s_send_ready(xgw_worker_t *self)
 }
 
 xgw_worker_t *
-xgw_worker_new(const char *endpoint, const char *service, const char *instance,
-               uint32_t credit, const xgw_worker_opts_t *opts)
+xgw_worker_new(const char *endpoint, const char *service, const char *instance, uint32_t credit,
+               const xgw_worker_opts_t *opts)
 {
     if (!endpoint || !service || !instance)
         return NULL;
@@ -199,8 +199,8 @@ xgw_worker_recv(xgw_worker_t *self, xgw_request_t **req_p)
         uint16_t status = 0;
         const uint8_t *body = NULL;
         size_t body_len = 0;
-        int state = xgw_dedup_begin(self->dedup, m.msg_id, xgw_gwp_now_ms(), &status, &body,
-                                    &body_len);
+        int state =
+            xgw_dedup_begin(self->dedup, m.msg_id, xgw_gwp_now_ms(), &status, &body, &body_len);
         if (state == XGW_DEDUP_IN_PROGRESS) {
             self->stats.dup_dropped++;
             xgw_gwp_inbox_close(&inbox);

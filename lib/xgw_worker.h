@@ -70,8 +70,8 @@ int xgw_worker_recv(xgw_worker_t *self, xgw_request_t **req_p);
  * repeats, frees the request and nulls *req_p. Returns 0, or XGW_EAGAIN if
  * the broker is unreachable right now (the answer is cached and the client's
  * retry will collect it; the request is still consumed). */
-int xgw_worker_reply(xgw_worker_t *self, xgw_request_t **req_p, uint16_t status,
-                     const void *body, size_t body_len);
+int xgw_worker_reply(xgw_worker_t *self, xgw_request_t **req_p, uint16_t status, const void *body,
+                     size_t body_len);
 
 /* Sets the credit window (CREDIT). 0 drains: the broker sends no more. */
 int xgw_worker_set_credit(xgw_worker_t *self, uint32_t credit);

@@ -66,8 +66,10 @@ static void
 test_render_exact(void **state)
 {
     (void)state;
-    xgw_family_t *c = xgw_metrics_counter("t_requests_total", "Requests handled.", "service,outcome");
-    xgw_family_t *g = xgw_metrics_gauge("t_temperature", "Temp \\ with \"quotes\"\nand a newline", NULL);
+    xgw_family_t *c =
+        xgw_metrics_counter("t_requests_total", "Requests handled.", "service,outcome");
+    xgw_family_t *g =
+        xgw_metrics_gauge("t_temperature", "Temp \\ with \"quotes\"\nand a newline", NULL);
     const double bounds[] = {0.125, 0.5, 1};
     xgw_family_t *h = xgw_metrics_histogram("t_latency_seconds", "Latency.", "svc", bounds, 3);
     xgw_family_t *h0 = xgw_metrics_histogram("t_sizes", NULL, NULL, NULL, 0);
@@ -150,9 +152,9 @@ test_number_formatting(void **state)
         const char *k;
         double v;
     } cases[] = {
-        {"a", 0.1},     {"b", 1e-7},          {"c", 1e20},         {"d", 123456789012.0},
-        {"e", -2.5},    {"f", INFINITY},      {"g", -INFINITY},    {"h", NAN},
-        {"i", 1.0 / 3}, {"j", -0.0},          {"k", 0.1 + 0.2},    {"l", 1e17},
+        {"a", 0.1},     {"b", 1e-7},     {"c", 1e20},      {"d", 123456789012.0},
+        {"e", -2.5},    {"f", INFINITY}, {"g", -INFINITY}, {"h", NAN},
+        {"i", 1.0 / 3}, {"j", -0.0},     {"k", 0.1 + 0.2}, {"l", 1e17},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         xgw_series_set(xgw_family_series(g, cases[i].k), cases[i].v);
@@ -222,8 +224,7 @@ test_reregistration(void **state)
 
     /* The series survive re-registration and stay the same pointers. */
     xgw_series_t *s = xgw_family_series(c, "1", "2");
-    assert_ptr_equal(xgw_family_series(xgw_metrics_counter("t_re_total", "x", "a,b"), "1", "2"),
-                     s);
+    assert_ptr_equal(xgw_family_series(xgw_metrics_counter("t_re_total", "x", "a,b"), "1", "2"), s);
 
     char *text = s_render();
     assert_int_equal(s_count_substr(text, "# TYPE t_re_total"), 1);

@@ -1,191 +1,181 @@
 /*
- * xgwctl - the administrator's command line. Talks to the services through
- * the broker as a GWP client.
- *
- * Exit codes: 0 success, 1 runtime failure (broker or service unreachable,
- * service error), 2 usage or validation error (one-line reason on stderr).
+ * xgwctl - the administrator's command line: global options, the command
+ * table, and the broker connection. Each command family lives in its own
+ * cmd_*.c file and registers through a table (see xgwctl.h).
  */
-#include "xgw_client.h"
-#include "xgw_daemon.h"
+#include "xgwctl.h"
 #include "xgw_error.h"
 #include "xgw_log.h"
 
-#include "xgw/v1/gwp.pb-c.h"
-
 #include <czmq.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#define S_EXIT_OK 0
-#define S_EXIT_RUNTIME 1
-#define S_EXIT_USAGE 2
-
-static const char *const s_services[] = {"policy", "cert", "xmpp", "sip"};
-
-typedef struct {
-    const char *config;
-    const char *sets[XGW_DAEMON_MAX_SETS];
-    int n_sets;
-    int json;
-    xgw_settings_t settings;
-} s_opts_t;
+/* Every command table, in the order of the usage text. Each ends with a
+ * NULL name. */
+static const xgwctl_cmd_t *const s_tables[] = {
+    xgwctl_status_cmds,
+};
 
 static void
 s_usage(FILE *out)
 {
-    fprintf(out, "usage: xgwctl [-c FILE] [--set S.K=V]... [--json] COMMAND\n"
-                 "commands:\n"
-                 "  ping SERVICE   ask one worker of SERVICE (policy, cert, xmpp, sip) for\n"
-                 "                 its status\n"
-                 "  status         ping every service\n");
+    fprintf(out, "usage: xgwctl [-c FILE] [--set S.K=V]... [--json] COMMAND [ARGS]\n"
+                 "commands:\n");
+    for (size_t t = 0; t < sizeof s_tables / sizeof s_tables[0]; t++) {
+        for (const xgwctl_cmd_t *c = s_tables[t]; c->name; c++)
+            fprintf(out, "  %-10s %s\n", c->name, c->summary);
+    }
+    fprintf(out, "exit codes: 0 ok, 1 runtime failure, 2 usage or validation error\n");
 }
 
-/* Pings one service; prints a line (or a JSON object). Returns an exit code. */
-static int
-s_ping(xgw_client_t *client, const s_opts_t *o, const char *service, int first)
+int
+xgwctl_usage_error(const char *fmt, ...)
 {
-    Xgw__V1__Request req = XGW__V1__REQUEST__INIT;
-    Xgw__V1__Ping ping = XGW__V1__PING__INIT;
-    req.schema = 1;
-    req.payload_case = XGW__V1__REQUEST__PAYLOAD_PING;
-    req.ping = &ping;
-    uint8_t buf[64];
-    size_t len = xgw__v1__request__pack(&req, buf);
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("xgwctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return XGWCTL_USAGE;
+}
 
-    int64_t deadline = xgw_gwp_now_ms() + o->settings.xgwctl.timeout_ms;
-    if (xgw_client_send(client, service, NULL, deadline, buf, len, NULL, NULL) != 0) {
-        fprintf(stderr, "xgwctl: cannot queue a request for %s\n", service);
-        return S_EXIT_RUNTIME;
+void
+xgwctl_json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(out, "\\u%04x", *p);
+        else
+            fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+int
+xgwctl_call(xgwctl_t *ctl, const char *service, const Xgw__V1__Request *req,
+            Xgw__V1__Reply **reply_p, uint16_t *status)
+{
+    if (!ctl->client) {
+        xgw_client_opts_t co;
+        xgw_client_opts_default(&co);
+        co.heartbeat_ms = ctl->settings.common.heartbeat_interval_ms;
+        co.liveness = (int)ctl->settings.common.heartbeat_liveness;
+        co.retry_ms = ctl->settings.common.retry_interval_ms;
+        co.max_body = (size_t)ctl->settings.common.max_body;
+        co.deadline_grace_ms = 200;
+        ctl->client = xgw_client_new(ctl->settings.common.broker_frontend, &co);
+        if (!ctl->client) {
+            fprintf(stderr, "xgwctl: cannot connect to %s\n", ctl->settings.common.broker_frontend);
+            return XGWCTL_RUNTIME;
+        }
+    }
+    size_t len = xgw__v1__request__get_packed_size(req);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf)
+        return XGWCTL_RUNTIME;
+    xgw__v1__request__pack(req, buf);
+    int64_t timeout = ctl->settings.xgwctl.timeout_ms;
+    int rc = xgw_client_send(ctl->client, service, NULL, xgw_gwp_now_ms() + timeout, buf, len, NULL,
+                             NULL);
+    free(buf);
+    if (rc != 0) {
+        fprintf(stderr, "xgwctl: cannot send to %s: %s\n", service, xgw_strerror(rc));
+        return XGWCTL_RUNTIME;
     }
     xgw_reply_t *r = NULL;
-    if (xgw_client_wait(client, o->settings.xgwctl.timeout_ms + 1000, &r) != 0) {
+    if (xgw_client_wait(ctl->client, timeout + 1000, &r) != 0) {
         fprintf(stderr, "xgwctl: no answer from %s (is xgw-broker running?)\n", service);
-        return S_EXIT_RUNTIME;
+        return XGWCTL_RUNTIME;
     }
-    int rc = S_EXIT_OK;
-    Xgw__V1__Reply *rep = r->body_len ? xgw__v1__reply__unpack(NULL, r->body_len, r->body) : NULL;
-    if (r->status == 200 && rep && rep->payload_case == XGW__V1__REPLY__PAYLOAD_STATUS_INFO) {
-        const Xgw__V1__Status *st = rep->status_info;
-        if (o->json)
-            printf("%s{\"service\":\"%s\",\"status\":200,\"instance\":\"%s\",\"version\":\"%s\","
-                   "\"uptime_s\":%llu,\"in_flight\":%u,\"handled\":%llu}",
-                   first ? "" : ",", service, st->instance, st->version,
-                   (unsigned long long)st->uptime_s, st->in_flight,
-                   (unsigned long long)st->handled);
-        else
-            printf("%-7s up  instance=%s version=%s uptime=%llus in_flight=%u handled=%llu\n",
-                   service, st->instance, st->version, (unsigned long long)st->uptime_s,
-                   st->in_flight, (unsigned long long)st->handled);
-    } else {
-        const char *why = r->status == 504   ? "no worker answered before the deadline"
-                          : r->status == 503 ? "broker queue full"
-                                             : "error";
-        if (o->json)
-            printf("%s{\"service\":\"%s\",\"status\":%u,\"error\":\"%s\"}", first ? "" : ",",
-                   service, r->status, why);
-        else
-            printf("%-7s DOWN status=%u (%s)\n", service, r->status, why);
-        rc = S_EXIT_RUNTIME;
-    }
-    if (rep)
-        xgw__v1__reply__free_unpacked(rep, NULL);
+    *status = r->status;
+    *reply_p = NULL;
+    if (r->body_len > 0)
+        *reply_p = xgw__v1__reply__unpack(NULL, r->body_len, r->body);
+    uint16_t st = r->status;
     xgw_reply_destroy(&r);
-    return rc;
-}
-
-static int
-s_known_service(const char *name)
-{
-    for (size_t i = 0; i < sizeof s_services / sizeof s_services[0]; i++) {
-        if (strcmp(name, s_services[i]) == 0)
-            return 1;
+    if (st == 504 && !xgw_client_broker_seen(ctl->client)) {
+        fprintf(stderr, "xgwctl: the broker at %s does not answer (is xgw-broker running?)\n",
+                ctl->settings.common.broker_frontend);
+        if (*reply_p)
+            xgw__v1__reply__free_unpacked(*reply_p, NULL);
+        *reply_p = NULL;
+        return XGWCTL_RUNTIME;
     }
-    return 0;
+    if (st == 504) {
+        fprintf(stderr, "xgwctl: no %s worker answered in time (is xgw-%s running?)\n", service,
+                strcmp(service, "policy") == 0 ? "policyd"
+                : strcmp(service, "cert") == 0 ? "certd"
+                : strcmp(service, "xmpp") == 0 ? "xmppd"
+                                               : "sipd");
+        if (*reply_p)
+            xgw__v1__reply__free_unpacked(*reply_p, NULL);
+        *reply_p = NULL;
+        return XGWCTL_RUNTIME;
+    }
+    if (st == 503) {
+        fprintf(stderr, "xgwctl: the broker is overloaded (503); try again\n");
+        if (*reply_p)
+            xgw__v1__reply__free_unpacked(*reply_p, NULL);
+        *reply_p = NULL;
+        return XGWCTL_RUNTIME;
+    }
+    return XGWCTL_OK;
 }
 
 int
 main(int argc, char **argv)
 {
-    s_opts_t o;
-    memset(&o, 0, sizeof o);
+    xgwctl_t ctl;
+    memset(&ctl, 0, sizeof ctl);
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-c") == 0 && i + 1 < argc) {
-            o.config = argv[++i];
-        } else if (strcmp(a, "--set") == 0 && i + 1 < argc && o.n_sets < XGW_DAEMON_MAX_SETS) {
-            o.sets[o.n_sets++] = argv[++i];
+            ctl.config = argv[++i];
+        } else if (strcmp(a, "--set") == 0 && i + 1 < argc) {
+            if (ctl.n_sets >= XGW_DAEMON_MAX_SETS)
+                return xgwctl_usage_error("at most %d --set options", XGW_DAEMON_MAX_SETS);
+            ctl.sets[ctl.n_sets++] = argv[++i];
         } else if (strcmp(a, "--json") == 0) {
-            o.json = 1;
+            ctl.json = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             s_usage(stdout);
-            return S_EXIT_OK;
+            return XGWCTL_OK;
         } else {
-            fprintf(stderr, "xgwctl: unknown option \"%s\"\n", a);
-            return S_EXIT_USAGE;
+            return xgwctl_usage_error("unknown option \"%s\" (see xgwctl --help)", a);
         }
     }
     if (i >= argc) {
         s_usage(stderr);
-        return S_EXIT_USAGE;
+        return XGWCTL_USAGE;
     }
-    const char *cmd = argv[i++];
-    const char *target = NULL;
-    if (strcmp(cmd, "ping") == 0) {
-        if (i >= argc) {
-            fprintf(stderr, "xgwctl: ping needs a SERVICE (policy, cert, xmpp, sip)\n");
-            return S_EXIT_USAGE;
+    const xgwctl_cmd_t *cmd = NULL;
+    for (size_t t = 0; t < sizeof s_tables / sizeof s_tables[0] && !cmd; t++) {
+        for (const xgwctl_cmd_t *c = s_tables[t]; c->name; c++) {
+            if (strcmp(c->name, argv[i]) == 0) {
+                cmd = c;
+                break;
+            }
         }
-        target = argv[i++];
-        if (!s_known_service(target)) {
-            fprintf(stderr, "xgwctl: unknown service \"%s\" (policy, cert, xmpp, sip)\n", target);
-            return S_EXIT_USAGE;
-        }
-    } else if (strcmp(cmd, "status") != 0) {
-        fprintf(stderr, "xgwctl: unknown command \"%s\"\n", cmd);
-        return S_EXIT_USAGE;
     }
-    if (i < argc) {
-        fprintf(stderr, "xgwctl: unexpected argument \"%s\"\n", argv[i]);
-        return S_EXIT_USAGE;
-    }
+    if (!cmd)
+        return xgwctl_usage_error("unknown command \"%s\" (see xgwctl --help)", argv[i]);
 
     char err[512];
-    if (xgw_daemon_load_settings(o.config, o.sets, o.n_sets, &o.settings, err, sizeof err) != 0) {
-        fprintf(stderr, "xgwctl: %s\n", err);
-        return S_EXIT_USAGE;
-    }
+    if (xgw_daemon_load_settings(ctl.config, ctl.sets, ctl.n_sets, &ctl.settings, err,
+                                 sizeof err) != 0)
+        return xgwctl_usage_error("%s", err);
     xgw_log_init("xgwctl", 0);
     xgw_log_set_level(XGW_LOG_ERROR);
     zsys_handler_set(NULL);
 
-    xgw_client_opts_t co;
-    xgw_client_opts_default(&co);
-    co.heartbeat_ms = o.settings.common.heartbeat_interval_ms;
-    co.liveness = (int)o.settings.common.heartbeat_liveness;
-    co.retry_ms = o.settings.common.retry_interval_ms;
-    co.max_body = (size_t)o.settings.common.max_body;
-    xgw_client_t *client = xgw_client_new(o.settings.common.broker_frontend, &co);
-    if (!client) {
-        fprintf(stderr, "xgwctl: cannot connect to %s\n", o.settings.common.broker_frontend);
-        return S_EXIT_RUNTIME;
-    }
-    int rc = S_EXIT_OK;
-    if (target) {
-        rc = s_ping(client, &o, target, 1);
-        if (o.json)
-            printf("\n");
-    } else {
-        if (o.json)
-            printf("[");
-        for (size_t k = 0; k < sizeof s_services / sizeof s_services[0]; k++) {
-            int one = s_ping(client, &o, s_services[k], k == 0);
-            if (one != S_EXIT_OK)
-                rc = one;
-        }
-        if (o.json)
-            printf("]\n");
-    }
-    xgw_client_destroy(&client);
+    int rc = cmd->run(&ctl, argc - i, argv + i);
+    xgw_client_destroy(&ctl.client);
     return rc;
 }

@@ -405,6 +405,12 @@ xgw_client_fd(xgw_client_t *self)
     return (int)zsock_fd(self->sock);
 }
 
+int
+xgw_client_broker_seen(const xgw_client_t *self)
+{
+    return self->ever_up;
+}
+
 size_t
 xgw_client_outstanding(const xgw_client_t *self)
 {

@@ -96,6 +96,10 @@ void *xgw_client_socket(xgw_client_t *self);
 /* ZMQ_FD of the socket, for foreign event loops. */
 int xgw_client_fd(xgw_client_t *self);
 
+/* Non-zero once anything has been heard from the broker (tells "broker
+ * unreachable" from "no worker answered"). */
+int xgw_client_broker_seen(const xgw_client_t *self);
+
 /* Requests without an answer yet. */
 size_t xgw_client_outstanding(const xgw_client_t *self);
 

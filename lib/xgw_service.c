@@ -12,6 +12,7 @@ typedef struct {
     xgw_service_def_t *def;
     xgw_daemon_t *daemon;
     xgw_worker_t *worker;
+    xgw_arena_t *arena;
     int64_t started_mono;
     xgw_series_t *m_ok, *m_client_error, *m_server_error;
 } s_ctx_t;
@@ -54,7 +55,7 @@ s_answer(s_ctx_t *ctx, xgw_request_t **req_p)
         reply.payload_case = XGW__V1__REPLY__PAYLOAD_STATUS_INFO;
         reply.status_info = &status;
     } else if (ctx->def->handler) {
-        if (ctx->def->handler(ctx->def->handler_ud, in, &reply) != 0) {
+        if (ctx->def->handler(ctx->def->ud, in, &reply, ctx->arena) != 0) {
             reply.status = 500;
             reply.reason = reason;
             snprintf(reason, sizeof reason, "handler failed");
@@ -85,6 +86,7 @@ s_answer(s_ctx_t *ctx, xgw_request_t **req_p)
         free(buf);
     if (in)
         xgw__v1__request__free_unpacked(in, NULL);
+    xgw_arena_reset(ctx->arena);
 }
 
 static void
@@ -114,6 +116,9 @@ xgw_service_main(xgw_service_def_t *def, int argc, char **argv,
     ctx.def = def;
     ctx.daemon = &daemon;
     ctx.started_mono = zclock_mono();
+    ctx.arena = xgw_arena_new(16384);
+    if (!ctx.arena)
+        return 1;
     zsys_handler_set(NULL); /* our own handlers, installed by xgw_daemon_start */
     if (xgw_daemon_start(&daemon, def->metrics_port, s_health, &ctx) != 0)
         return 1;
@@ -124,6 +129,12 @@ xgw_service_main(xgw_service_def_t *def, int argc, char **argv,
     ctx.m_ok = xgw_family_series(f, "ok");
     ctx.m_client_error = xgw_family_series(f, "client_error");
     ctx.m_server_error = xgw_family_series(f, "server_error");
+
+    if (def->on_start && def->on_start(def->ud, &daemon) != 0) {
+        xgw_error("start_failed", "process=%s", def->process);
+        xgw_daemon_fini(&daemon);
+        return 1;
+    }
 
     const xgw_settings_common_t *c = &daemon.settings.common;
     xgw_worker_opts_t wo;
@@ -143,16 +154,34 @@ xgw_service_main(xgw_service_def_t *def, int argc, char **argv,
     xgw_info("serving", "service=%s instance=%s credit=%lld", def->service, daemon.instance_name,
              (long long)def->credit);
 
+    zmq_pollitem_t items[1 + XGW_SERVICE_MAX_EXTRA];
+    size_t n_extra = 0;
+    if (def->extra_items)
+        n_extra = def->extra_items(def->ud, items + 1, XGW_SERVICE_MAX_EXTRA);
     while (!xgw_daemon_stop) {
         if (xgw_daemon_reload_requested) {
             xgw_daemon_reload_requested = 0;
-            xgw_daemon_reload(&daemon);
+            if (xgw_daemon_reload(&daemon) == 0 && def->on_reload)
+                def->on_reload(def->ud, &daemon.settings);
         }
         int64_t wait = xgw_worker_tick(ctx.worker);
-        zmq_pollitem_t item = {xgw_worker_socket(ctx.worker), 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, (long)wait) < 0 && errno != EINTR)
+        if (def->on_tick) {
+            int64_t want = def->on_tick(def->ud);
+            if (want >= 0 && want < wait)
+                wait = want;
+        }
+        items[0].socket = xgw_worker_socket(ctx.worker);
+        items[0].fd = 0;
+        items[0].events = ZMQ_POLLIN;
+        for (size_t k = 0; k <= n_extra; k++)
+            items[k].revents = 0;
+        if (zmq_poll(items, (int)(1 + n_extra), (long)wait) < 0 && errno != EINTR)
             break;
         s_drain_input(&ctx);
+        for (size_t k = 0; k < n_extra; k++) {
+            if (items[1 + k].revents & ZMQ_POLLIN)
+                def->on_extra(def->ud, k);
+        }
     }
 
     /* Drain: no new work, finish what we hold, then leave. */
@@ -166,7 +195,10 @@ xgw_service_main(xgw_service_def_t *def, int argc, char **argv,
         zmq_pollitem_t item = {xgw_worker_socket(ctx.worker), 0, ZMQ_POLLIN, 0};
         (void)zmq_poll(&item, 1, 50);
     }
+    if (def->on_stop)
+        def->on_stop(def->ud);
     xgw_worker_destroy(&ctx.worker);
+    xgw_arena_destroy(&ctx.arena);
     xgw_info("stopped", "reason=signal");
     xgw_daemon_fini(&daemon);
     return 0;

@@ -51,13 +51,11 @@ test_new_in_progress_done(void **state)
     size_t len = 0;
     assert_int_equal(xgw_dedup_begin(d, id, 1000, &status, &body, &len), XGW_DEDUP_NEW);
     assert_int_equal(xgw_dedup_size(d), 1);
-    assert_int_equal(xgw_dedup_begin(d, id, 1001, &status, &body, &len),
-                     XGW_DEDUP_IN_PROGRESS);
+    assert_int_equal(xgw_dedup_begin(d, id, 1001, &status, &body, &len), XGW_DEDUP_IN_PROGRESS);
     assert_int_equal(xgw_dedup_size(d), 1);
 
     const char answer[] = "the answer";
-    assert_int_equal(xgw_dedup_finish(d, id, 1002, 200, (const uint8_t *)answer, sizeof answer),
-                     0);
+    assert_int_equal(xgw_dedup_finish(d, id, 1002, 200, (const uint8_t *)answer, sizeof answer), 0);
     assert_int_equal(xgw_dedup_begin(d, id, 1003, &status, &body, &len), XGW_DEDUP_DONE);
     assert_int_equal(status, 200);
     assert_int_equal(len, sizeof answer);

@@ -125,6 +125,16 @@ static const struct cfg_key s_keys[] = {
                "on SIGTERM, how long a process may finish work in flight before exiting"),
     S_STRING(common, metrics_listen, "127.0.0.1", 1, S_RESTART,
              "address the Prometheus /metrics HTTP listeners bind"),
+    S_STRING(common, domains, "example.net", 1, S_RESTART,
+             "the domains the gateway serves (its SIP users' domains, which are also its XMPP "
+             "domains), comma-separated"),
+    S_STRING(common, policy_updates, "ipc:///run/xgw/policy-updates.ipc", 1, S_RESTART,
+             "ZeroMQ endpoint where policyd publishes rule-set changes; edges subscribe"),
+    S_STRING(common, policy_snapshot, "ipc:///run/xgw/policy-snapshot.ipc", 1, S_RESTART,
+             "ZeroMQ endpoint where policyd serves whole rule-set snapshots to edges"),
+    S_STRING(common, audit_log, "", 0, S_RESTART,
+             "file that policy denials are appended to (one logfmt line each); empty means "
+             "<data_dir>/audit.log"),
 
     /* [broker] */
     S_INT(broker, metrics_port, "9100", 0, 65535, S_RESTART,
@@ -147,6 +157,8 @@ static const struct cfg_key s_keys[] = {
           "requests one sipd instance takes from the broker at a time"),
     S_INT(policyd, metrics_port, "9150", 0, 65535, S_RESTART,
           "Prometheus port of policyd instance 0; instance N uses metrics_port + N; 0 disables"),
+    S_STRING(policyd, database, "", 0, S_RESTART,
+             "SQLite file of the policy store; empty means <data_dir>/policy.db"),
     S_INT(policyd, credit, "128", 1, 100000, S_RESTART,
           "requests one policyd instance takes from the broker at a time"),
     S_INT(certd, metrics_port, "9160", 0, 65535, S_RESTART,

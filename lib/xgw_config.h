@@ -43,6 +43,7 @@
 #define XGW_CONFIG_PATH_MAX 256
 #define XGW_CONFIG_ADDR_MAX 64
 #define XGW_CONFIG_ENUM_MAX 16
+#define XGW_CONFIG_LIST_MAX 1024
 
 typedef struct xgw_settings_common {
     char broker_frontend[XGW_CONFIG_PATH_MAX]; /* clients connect here */
@@ -60,6 +61,10 @@ typedef struct xgw_settings_common {
     int64_t dedup_max;
     int64_t drain_timeout_ms;
     char metrics_listen[XGW_CONFIG_ADDR_MAX];
+    char domains[XGW_CONFIG_LIST_MAX];         /* served SIP/XMPP domains, comma-separated */
+    char policy_updates[XGW_CONFIG_PATH_MAX];  /* policyd PUB: rule-set changes */
+    char policy_snapshot[XGW_CONFIG_PATH_MAX]; /* policyd ROUTER: rule-set snapshots */
+    char audit_log[XGW_CONFIG_PATH_MAX];       /* "" = <data_dir>/audit.log */
 } xgw_settings_common_t;
 
 typedef struct xgw_settings_broker {
@@ -82,6 +87,7 @@ typedef struct xgw_settings_sipd {
 typedef struct xgw_settings_policyd {
     int64_t metrics_port;
     int64_t credit;
+    char database[XGW_CONFIG_PATH_MAX]; /* "" = <data_dir>/policy.db */
 } xgw_settings_policyd_t;
 
 typedef struct xgw_settings_certd {

@@ -135,6 +135,9 @@ static const struct cfg_key s_keys[] = {
     S_STRING(common, audit_log, "", 0, S_RESTART,
              "file that policy denials are appended to (one logfmt line each); empty means "
              "<data_dir>/audit.log"),
+    S_STRING(common, cert_updates, "ipc:///run/xgw/cert-updates.ipc", 1, S_RESTART,
+             "ZeroMQ endpoint where certd publishes certificate metadata and the dialback "
+             "secret version; edges subscribe"),
 
     /* [broker] */
     S_INT(broker, metrics_port, "9100", 0, 65535, S_RESTART,
@@ -165,6 +168,23 @@ static const struct cfg_key s_keys[] = {
           "Prometheus port of certd instance 0; instance N uses metrics_port + N; 0 disables"),
     S_INT(certd, credit, "64", 1, 100000, S_RESTART,
           "requests one certd instance takes from the broker at a time"),
+    S_DURATION(certd, publish_interval, "2s", S_MS(100), S_MIN(1), S_RESTART,
+               "how often certd re-publishes its certificate metadata as a heartbeat (changes "
+               "are published at once)"),
+    S_DURATION(certd, dialback_overlap, "1h", S_SEC(0), S_HOUR(168), S_RESTART,
+               "after a dialback secret rotation, how long keys made with the previous secret "
+               "still verify"),
+    S_STRING(certd, dialback_secret_file, "", 0, S_RESTART,
+             "file holding the dialback secret (passphrase); empty means certd generates a "
+             "random secret and keeps it in its store"),
+    S_STRING(certd, system_ca_file, "/etc/ssl/certs/ca-certificates.crt", 0, S_RESTART,
+             "system CA bundle included in the trust store used to judge peers; empty means "
+             "only the anchors added with xgwctl cert trust add"),
+    S_DURATION(certd, expiry_warning, "720h", S_SEC(0), S_HOUR(24 * 366), S_RESTART,
+               "xgwctl cert check warns about a certificate that expires within this time"),
+    S_STRING(certd, tls_probe, "", 0, S_RESTART,
+             "HOST:PORT of a TLS listener that presents exactly what the edges present (for "
+             "openssl s_client checks); empty disables it"),
 
     /* [xgwctl] */
     S_DURATION(xgwctl, timeout, "5s", S_MS(100), S_MIN(10), S_RESTART,

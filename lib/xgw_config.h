@@ -65,6 +65,7 @@ typedef struct xgw_settings_common {
     char policy_updates[XGW_CONFIG_PATH_MAX];  /* policyd PUB: rule-set changes */
     char policy_snapshot[XGW_CONFIG_PATH_MAX]; /* policyd ROUTER: rule-set snapshots */
     char audit_log[XGW_CONFIG_PATH_MAX];       /* "" = <data_dir>/audit.log */
+    char cert_updates[XGW_CONFIG_PATH_MAX];    /* certd PUB: certificate metadata */
 } xgw_settings_common_t;
 
 typedef struct xgw_settings_broker {
@@ -93,6 +94,12 @@ typedef struct xgw_settings_policyd {
 typedef struct xgw_settings_certd {
     int64_t metrics_port;
     int64_t credit;
+    int64_t publish_interval_ms;                /* heartbeat of the cert_updates PUB */
+    int64_t dialback_overlap_ms;                /* old dialback secret still verifies */
+    char dialback_secret_file[XGW_CONFIG_PATH_MAX]; /* "" = certd generates the secret */
+    char system_ca_file[XGW_CONFIG_PATH_MAX];   /* "" = no system CAs in the trust store */
+    int64_t expiry_warning_ms;                  /* cert check warns this long before expiry */
+    char tls_probe[XGW_CONFIG_ADDR_MAX];        /* "" = off; HOST:PORT of the TLS probe */
 } xgw_settings_certd_t;
 
 typedef struct xgw_settings_xgwctl {

@@ -6,11 +6,14 @@
 # 1. deploy/install-deps.sh (Debian 12, root; fast when nothing is missing);
 # 2. cmake -S . -B build && cmake --build build  (RelWithDebInfo by default);
 # 3. a runtime folder, run/ (XGW_RUN_DIR overrides), holding:
-#      xgw.conf        deploy/xgw.conf with data_dir, run_dir and the broker's
-#                      ipc:// endpoints moved under the runtime folder
-#      data/certs/     a self-signed certificate for XGW_DOMAIN (default
-#                      localhost), key mode 0600 - a placeholder until certd
-#                      manages certificates
+#      xgw.conf        deploy/xgw.conf (or the file XGW_CONF_SRC names) with
+#                      data_dir, run_dir and the broker's ipc:// endpoints
+#                      moved under the runtime folder; regenerated each run,
+#                      so change XGW_CONF_SRC's file, not this one
+#      data/certs/     a self-signed certificate for the served domains
+#                      (XGW_DOMAIN, comma-separated, else common.domains of
+#                      the template), key mode 0600 - a placeholder until
+#                      certd manages certificates
 #      log/            supervisord's and every process's log
 #      supervisord.pid, supervisor.sock, frontend.ipc, backend.ipc
 # 4. supervisord -c deploy/supervisord.conf (daemonized), then waits until
@@ -47,10 +50,13 @@ die() {
 }
 
 # ---- paths and the environment deploy/supervisord.conf expands -------------
+CALLER_PWD=$PWD
 cd "$SRC"
 RUN=${XGW_RUN_DIR:-$SRC/run}
-case $RUN in /*) ;; *) RUN=$SRC/$RUN ;; esac
-DOMAIN=${XGW_DOMAIN:-localhost}
+case $RUN in /*) ;; *) RUN=$CALLER_PWD/$RUN ;; esac
+CONF_SRC=${XGW_CONF_SRC:-$SRC/deploy/xgw.conf}
+case $CONF_SRC in /*) ;; *) CONF_SRC=$CALLER_PWD/$CONF_SRC ;; esac
+[[ -r $CONF_SRC ]] || die "cannot read the config template $CONF_SRC (XGW_CONF_SRC)"
 export XGW_BIN=$SRC/build
 export XGW_RUN=$RUN
 export XGW_CONF=$RUN/xgw.conf
@@ -65,7 +71,6 @@ for p in "$SRC" "$RUN"; do
         die "path \"$p\" contains spaces, quotes or other characters the config cannot carry"
 done
 ((${#RUN} <= 80)) || die "run folder path is too long for ipc:// sockets (max 80 bytes): $RUN"
-[[ $DOMAIN =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ ]] || die "XGW_DOMAIN \"$DOMAIN\" is not a domain name"
 
 show() { # a path as the user should type it: relative when inside the tree
     case $1 in "$SRC"/*) printf '%s' "${1#"$SRC"/}" ;; *) printf '%s' "$1" ;; esac
@@ -78,6 +83,32 @@ supervisord_pid() { # pid of this run folder's supervisord, if alive
         tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q supervisord || return 1
     printf '%s\n' "$pid"
 }
+
+# conf KEY SECTION [FILE]: the value the processes will use - the active line
+# in SECTION, else the default its commented-out line documents. FILE
+# defaults to the generated config.
+conf() {
+    awk -v sec="[$2]" -v key="$1" '
+        /^[ \t]*\[/ { insec = ($1 == sec); next }
+        !insec { next }
+        $0 ~ ("^[ \t]*" key "[ \t]*=") && act == "" { sub(/^[^=]*=[ \t]*/, ""); act = $0 }
+        $0 ~ ("^[ \t]*#[ \t]*" key "[ \t]*=") && def == "" { sub(/^[^=]*=[ \t]*/, ""); def = $0 }
+        END {
+            v = (act != "") ? act : def
+            sub(/[ \t]+#.*$/, "", v); gsub(/^"|"$/, "", v); print v
+        }' "${3:-$XGW_CONF}"
+}
+
+# Served domains: XGW_DOMAIN (comma-separated), else the template's
+# common.domains (its active line or documented default).
+DOMAINS=${XGW_DOMAIN:-$(conf domains common "$CONF_SRC")}
+DOMAINS=${DOMAINS// /}
+[[ -n $DOMAINS ]] || DOMAINS=localhost
+IFS=, read -r -a DOMAIN_LIST <<<"$DOMAINS"
+for d in "${DOMAIN_LIST[@]}"; do
+    [[ $d =~ ^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$ ]] || die "\"$d\" (XGW_DOMAIN or common.domains) is not a domain name"
+done
+DOMAIN=${DOMAIN_LIST[0]}
 
 # ---- 1. packages ------------------------------------------------------------
 bash "$SRC/deploy/install-deps.sh"
@@ -94,49 +125,72 @@ done
 mkdir -p "$RUN/log" "$RUN/data/certs"
 chmod 0700 "$RUN/data"
 
-# deploy/xgw.conf with the four [common] keys below set: each one replaces
-# its (commented-out) line in [common], or is added at the end of the section.
+# The generated config: the template with
+#  - [common] broker_frontend, broker_backend, data_dir, run_dir and domains
+#    set (the active line replaced if there is one, else the commented-out
+#    default, else added at the end of [common]);
+#  - every other key whose value (active, or the commented-out default) lies
+#    under /run/xgw or /var/lib/xgw, such as the policy and certificate
+#    update endpoints, moved under the run folder (a commented default is
+#    uncommented only if the section has no active line for that key).
 gen=$(mktemp "$RUN/.xgw.conf.XXXXXX")
 awk -v fe="ipc://$RUN/frontend.ipc" -v be="ipc://$RUN/backend.ipc" \
-    -v data="$RUN/data" -v run="$RUN" '
-BEGIN {
-    n = split("broker_frontend broker_backend data_dir run_dir", keys, " ")
-    val["broker_frontend"] = fe; val["broker_backend"] = be
-    val["data_dir"] = data;      val["run_dir"] = run
-    print "# Generated by deploy/xgw-run.sh from deploy/xgw.conf; edits are overwritten."
-    print "# [common] broker_frontend, broker_backend, data_dir and run_dir point into"
-    print "# the run folder; everything else is as in deploy/xgw.conf."
-    print ""
-}
+    -v data="$RUN/data" -v run="$RUN" -v domains="$DOMAINS" -v src="$(show "$CONF_SRC")" '
+function secname(line) { sub(/^[ \t]*\[/, "", line); sub(/\].*$/, "", line); return line }
+function keyof(line) { sub(/^[ \t]*[#;]?[ \t]*/, "", line); sub(/[ \t]*=.*$/, "", line); return line }
+function moved(v) { gsub("/var/lib/xgw", data, v); gsub("/run/xgw", run, v); return v }
 function flush(   i) {
     for (i = 1; i <= n; i++)
-        if (!(keys[i] in done)) { printf "%s = \"%s\"\n", keys[i], val[keys[i]]; done[keys[i]] = 1 }
+        if (!(("common." keys[i]) in done)) {
+            printf "%s = \"%s\"\n", keys[i], val[keys[i]]; done["common." keys[i]] = 1
+        }
+}
+BEGIN {
+    n = split("broker_frontend broker_backend data_dir run_dir domains", keys, " ")
+    val["broker_frontend"] = fe; val["broker_backend"] = be
+    val["data_dir"] = data;      val["run_dir"] = run; val["domains"] = domains
+    for (i = 1; i <= n; i++) forced[keys[i]] = 1
+}
+# pass 1: which keys are set by an active line, per section
+NR == FNR {
+    if ($0 ~ /^[ \t]*\[/) sec = secname($0)
+    else if ($0 ~ /^[ \t]*[a-z_]+[ \t]*=/) active[sec "." keyof($0)] = 1
+    next
+}
+FNR == 1 {
+    sec = ""
+    print "# Generated by deploy/xgw-run.sh from " src "; edits are overwritten."
+    print "# Paths and ipc:// endpoints point into the run folder, domains is set;"
+    print "# everything else is as in " src "."
+    print ""
 }
 /^[ \t]*\[/ {
-    if (incommon) flush()
-    incommon = ($0 ~ /^[ \t]*\[common\][ \t]*$/)
-    seen_common = seen_common || incommon
+    if (sec == "common") flush()
+    sec = secname($0)
+    seen_common = seen_common || sec == "common"
     print; next
 }
-incommon {
-    for (i = 1; i <= n; i++) {
-        k = keys[i]
-        if ($0 ~ ("^[ \t]*[#;]?[ \t]*" k "[ \t]*=")) {
-            if (k in done) { print "# " $0 }
-            else { printf "%s = \"%s\"\n", k, val[k]; done[k] = 1 }
-            next
+/^[ \t]*[#;]?[ \t]*[a-z_]+[ \t]*=/ && sec != "" {
+    k = keyof($0); id = sec "." k
+    commented = ($0 ~ /^[ \t]*[#;]/)
+    if (sec == "common" && (k in forced)) {
+        if (!(id in done) && (!commented || !(id in active))) {
+            printf "%s = \"%s\"\n", k, val[k]; done[id] = 1; next
         }
+    } else if ($0 ~ /\/run\/xgw|\/var\/lib\/xgw/ && !(id in done) && (!commented || !(id in active))) {
+        line = $0; sub(/^[ \t]*[#;]?[ \t]*/, "", line)
+        print moved(line); done[id] = 1; next
     }
 }
 { print }
 END {
-    if (incommon) flush()
+    if (sec == "common") flush()
     if (!seen_common) { print ""; print "[common]"; flush() }
-}' "$SRC/deploy/xgw.conf" >"$gen"
+}' "$CONF_SRC" "$CONF_SRC" >"$gen"
 
 if ! "$XGW_BIN/xgw-broker" -c "$gen" -t >/dev/null; then
     rm -f "$gen"
-    die "the generated config does not load (see above); check deploy/xgw.conf"
+    die "the generated config does not load (see above); check $(show "$CONF_SRC")"
 fi
 conf_changed=1
 if [[ -f $XGW_CONF ]] && cmp -s "$gen" "$XGW_CONF"; then
@@ -147,19 +201,6 @@ else
     mv -f "$gen" "$XGW_CONF"
 fi
 
-# conf KEY SECTION: the value the processes will use - the active line in
-# SECTION, else the default its commented-out line documents.
-conf() {
-    awk -v sec="[$2]" -v key="$1" '
-        /^[ \t]*\[/ { insec = ($1 == sec); next }
-        !insec { next }
-        $0 ~ ("^[ \t]*" key "[ \t]*=") && act == "" { sub(/^[^=]*=[ \t]*/, ""); act = $0 }
-        $0 ~ ("^[ \t]*#[ \t]*" key "[ \t]*=") && def == "" { sub(/^[^=]*=[ \t]*/, ""); def = $0 }
-        END {
-            v = (act != "") ? act : def
-            sub(/[ \t]+#.*$/, "", v); gsub(/^"|"$/, "", v); print v
-        }' "$XGW_CONF"
-}
 numprocs() { # numprocs of [program:NAME] in supervisord.conf (1 if unset)
     awk -v sec="[program:$1]" '
         /^\[/ { insec = ($0 == sec); next }
@@ -168,16 +209,27 @@ numprocs() { # numprocs of [program:NAME] in supervisord.conf (1 if unset)
 }
 
 # ---- self-signed certificate (placeholder until certd manages them) ---------
+# One certificate named after the first domain, every domain a DNS SAN; made
+# again when missing, expiring within a day, or not naming every domain.
 CRT=$RUN/data/certs/$DOMAIN.crt
 KEY=$RUN/data/certs/$DOMAIN.key
-if [[ -s $CRT && -s $KEY ]] && openssl x509 -in "$CRT" -noout -checkend 86400 >/dev/null 2>&1; then
+SANS=$(printf 'DNS:%s,' "${DOMAIN_LIST[@]}")
+SANS=${SANS%,}
+cert_ok() {
+    local have
+    [[ -s $CRT && -s $KEY ]] || return 1
+    openssl x509 -in "$CRT" -noout -checkend 86400 >/dev/null 2>&1 || return 1
+    have=$(openssl x509 -in "$CRT" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ')
+    [[ $have == "$SANS" ]]
+}
+if cert_ok; then
     :
 else
-    say "creating a self-signed certificate for $DOMAIN"
+    say "creating a self-signed certificate for $DOMAINS"
     (
         umask 077
         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
-            -subj "/CN=$DOMAIN" -addext "subjectAltName=DNS:$DOMAIN" \
+            -subj "/CN=$DOMAIN" -addext "subjectAltName=$SANS" \
             -addext "keyUsage=critical,digitalSignature" \
             -addext "extendedKeyUsage=serverAuth,clientAuth" \
             -keyout "$KEY.tmp" -out "$CRT.tmp" 2>/dev/null
@@ -213,8 +265,8 @@ print_info() {
     echo "  status:     $(show "$XGW_BIN")/xgwctl -c $(show "$XGW_CONF") status"
     echo "  processes:  supervisorctl -s unix://$RUN/supervisor.sock status"
     echo "  logs:       $(show "$RUN")/log/ (supervisord.log, one file per process)"
-    echo "  config:     $(show "$XGW_CONF") (generated from deploy/xgw.conf)"
-    echo "  cert:       $(show "$CRT") (self-signed for $DOMAIN; placeholder until certd manages certificates)"
+    echo "  config:     $(show "$XGW_CONF") (generated from $(show "$CONF_SRC"))"
+    echo "  cert:       $(show "$CRT") (self-signed for $DOMAINS; placeholder until certd manages certificates)"
     echo "  stop:       deploy/xgw-stop.sh"
 }
 
@@ -274,11 +326,14 @@ if ! wait_status; then
     echo "xgw-run: xgwctl status did not succeed within 30 s:" >&2
     "$XGW_BIN/xgwctl" -c "$XGW_CONF" --set xgwctl.timeout=1s status >&2 || true
     sctl status >&2 || true
-    for log in "$RUN"/log/xgw-*.log; do
-        [[ -f $log ]] || continue
-        echo "--- tail of $(show "$log")" >&2
-        tail -n 5 "$log" >&2
-    done
+    # the last lines of each process that is not RUNNING
+    sctl status 2>/dev/null | awk '$1 ~ /^xgw:/ && $2 != "RUNNING" { sub(/^xgw:/, "", $1); print $1 }' |
+        while read -r name; do
+            log=$RUN/log/$name.log
+            [[ -f $log ]] || continue
+            echo "--- last lines of $(show "$log")" >&2
+            tail -n 5 "$log" >&2
+        done
     die "the group is left running for inspection; stop it with deploy/xgw-stop.sh"
 fi
 "$XGW_BIN/xgwctl" -c "$XGW_CONF" status

@@ -13,7 +13,7 @@ set -euo pipefail
 
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RUN=${XGW_RUN_DIR:-$SRC/run}
-case $RUN in /*) ;; *) RUN=$SRC/$RUN ;; esac
+case $RUN in /*) ;; *) RUN=$PWD/$RUN ;; esac
 export XGW_RUN=$RUN XGW_BIN=$SRC/build XGW_CONF=$RUN/xgw.conf
 XGW_USER=$(id -un)
 export XGW_USER

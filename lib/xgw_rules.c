@@ -723,6 +723,12 @@ xgw_rules_serves(const xgw_rules_t *self, const char *domain)
     return xgw_strmap_get(self->served, domain) != NULL;
 }
 
+int
+xgw_rules_deny_has(const xgw_rules_t *self, const char *pattern)
+{
+    return xgw_strmap_get(self->deny, pattern) != NULL;
+}
+
 const char *
 xgw_rules_denied(const xgw_rules_t *self, const char *domain)
 {
@@ -743,6 +749,18 @@ xgw_rules_denied(const xgw_rules_t *self, const char *domain)
         }
     }
     return NULL;
+}
+
+int
+xgw_rules_partner_additional(const xgw_rules_t *self, const char *domain, char *const **list,
+                             size_t *n)
+{
+    s_partner_t *sp = xgw_strmap_get(self->partners, domain);
+    if (!sp)
+        return XGW_ENOENT;
+    *list = sp->additional;
+    *n = sp->n_additional;
+    return 0;
 }
 
 size_t
@@ -912,4 +930,99 @@ xgw_decision_to_proto(const xgw_decision_t *d, Xgw__V1__Decision *out,
     out->strip_status_note = d->strip_status_note;
     out->ruleset_version = version;
     out->decided_by = (char *)(decided_by ? decided_by : "");
+}
+
+size_t
+xgw_rules_policy_grants(const xgw_rules_t *self, const char *name)
+{
+    s_policy_t *p = xgw_strmap_get(self->policies, name);
+    return p ? p->granted : 0;
+}
+
+const xgw_ext_policy_t *
+xgw_rules_site_policy(const xgw_rules_t *self, const char *site)
+{
+    s_site_t *s = xgw_strmap_get(self->sites, site);
+    return s && s->policy ? &s->policy->p : NULL;
+}
+
+int
+xgw_rules_user(const xgw_rules_t *self, const char *address, const char **site, const char **policy)
+{
+    s_user_t *u = xgw_strmap_get(self->users, address);
+    if (!u)
+        return XGW_ENOENT;
+    *site = u->site ? u->site->name : "";
+    *policy = u->granted ? u->granted->p.name : "";
+    return 0;
+}
+
+typedef struct {
+    void *fn;
+    void *ud;
+} s_each_t;
+
+static void
+s_each_policy(void *ud, const char *key, void *value)
+{
+    (void)key;
+    s_each_t *e = ud;
+    ((void (*)(void *, const xgw_ext_policy_t *))e->fn)(e->ud, &((s_policy_t *)value)->p);
+}
+
+void
+xgw_rules_each_policy(const xgw_rules_t *self, void (*fn)(void *ud, const xgw_ext_policy_t *p),
+                      void *ud)
+{
+    s_each_t e = {(void *)fn, ud};
+    xgw_strmap_each(self->policies, s_each_policy, &e);
+}
+
+static void
+s_each_user(void *ud, const char *key, void *value)
+{
+    s_each_t *e = ud;
+    s_user_t *u = value;
+    ((void (*)(void *, const char *, const char *, const char *))e->fn)(
+        e->ud, key, u->site ? u->site->name : "", u->granted ? u->granted->p.name : "");
+}
+
+void
+xgw_rules_each_user(const xgw_rules_t *self,
+                    void (*fn)(void *ud, const char *address, const char *site, const char *policy),
+                    void *ud)
+{
+    s_each_t e = {(void *)fn, ud};
+    xgw_strmap_each(self->users, s_each_user, &e);
+}
+
+static void
+s_each_partner(void *ud, const char *key, void *value)
+{
+    (void)key;
+    s_each_t *e = ud;
+    ((void (*)(void *, const xgw_partner_t *))e->fn)(e->ud, &((s_partner_t *)value)->p);
+}
+
+void
+xgw_rules_each_partner(const xgw_rules_t *self, void (*fn)(void *ud, const xgw_partner_t *p),
+                       void *ud)
+{
+    s_each_t e = {(void *)fn, ud};
+    xgw_strmap_each(self->partners, s_each_partner, &e);
+}
+
+static void
+s_each_deny(void *ud, const char *key, void *value)
+{
+    (void)value;
+    s_each_t *e = ud;
+    ((void (*)(void *, const char *))e->fn)(e->ud, key);
+}
+
+void
+xgw_rules_each_deny(const xgw_rules_t *self, void (*fn)(void *ud, const char *pattern), void *ud)
+{
+    s_each_t e = {(void *)fn, ud};
+    xgw_strmap_each(self->deny, s_each_deny, &e);
 }

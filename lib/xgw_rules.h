@@ -101,8 +101,39 @@ const xgw_partner_t *xgw_rules_partner_for(const xgw_rules_t *self, const char *
 const xgw_gateway_t *xgw_rules_gateway(const xgw_rules_t *self);
 /* Non-zero when domain is one the gateway serves. */
 int xgw_rules_serves(const xgw_rules_t *self, const char *domain);
+/* Non-zero when pattern ("d" or "*.d", normalized) is on the deny list. */
+int xgw_rules_deny_has(const xgw_rules_t *self, const char *pattern);
+
 /* The deny pattern that matches domain, or NULL. */
 const char *xgw_rules_denied(const xgw_rules_t *self, const char *domain);
+
+/* The additional domains of the partner whose primary domain is domain:
+ * sets *list (borrowed) and *n; returns XGW_ENOENT if no such partner. */
+int xgw_rules_partner_additional(const xgw_rules_t *self, const char *domain, char *const **list,
+                                 size_t *n);
+
+/* How many users hold the user policy name as their granted policy. */
+size_t xgw_rules_policy_grants(const xgw_rules_t *self, const char *name);
+
+/* The policy of site name, or NULL. */
+const xgw_ext_policy_t *xgw_rules_site_policy(const xgw_rules_t *self, const char *site);
+
+/* A user's site and granted policy names ("" when none); XGW_ENOENT if the
+ * user has no entry. Borrowed strings. */
+int xgw_rules_user(const xgw_rules_t *self, const char *address, const char **site,
+                   const char **policy);
+
+/* Calls fn for each policy / user / partner / deny pattern. */
+void xgw_rules_each_policy(const xgw_rules_t *self, void (*fn)(void *ud, const xgw_ext_policy_t *p),
+                           void *ud);
+void xgw_rules_each_user(const xgw_rules_t *self,
+                         void (*fn)(void *ud, const char *address, const char *site,
+                                    const char *policy),
+                         void *ud);
+void xgw_rules_each_partner(const xgw_rules_t *self, void (*fn)(void *ud, const xgw_partner_t *p),
+                            void *ud);
+void xgw_rules_each_deny(const xgw_rules_t *self, void (*fn)(void *ud, const char *pattern),
+                         void *ud);
 
 /* Counts, for metrics. */
 size_t xgw_rules_count_users(const xgw_rules_t *self);

@@ -182,18 +182,43 @@ for off in range(10000, 50001, 250):
 if offset is None:
     sys.exit('no free port range found')
 
-with open(f'{tmp}/xgw.conf', 'w') as f:
-    f.write(f'''# written by tests/system/test_supervisord.sh
-[common]
-broker_frontend = "ipc://{tmp}/frontend.ipc"
-broker_backend = "ipc://{tmp}/backend.ipc"
-data_dir = "{tmp}/data"
-run_dir = "{tmp}"
-metrics_listen = "127.0.0.1"
-''')
-    for p in procs:
-        base = int(conf[p]['metrics_port'])
-        f.write(f'\n[{p}]\nmetrics_port = {base + offset}\n')
+# The test's config: deploy/xgw.conf with every path or ipc:// endpoint under
+# /run/xgw or /var/lib/xgw moved into the temporary folder, the metrics ports
+# moved by the offset and metrics bound to 127.0.0.1 (a commented-out default
+# is uncommented unless its section already sets the key).
+active, sec = set(), None
+for line in open(f'{src}/deploy/xgw.conf'):
+    m = re.match(r'\s*\[([^\]]+)\]', line)
+    if m:
+        sec = m.group(1)
+    m = re.match(r'\s*([a-z_]+)\s*=', line)
+    if m and sec:
+        active.add((sec, m.group(1)))
+out, sec, done = ['# written by tests/system/test_supervisord.sh from deploy/xgw.conf\n'], None, set()
+for line in open(f'{src}/deploy/xgw.conf'):
+    m = re.match(r'\s*\[([^\]]+)\]', line)
+    if m:
+        sec = m.group(1); out.append(line); continue
+    m = re.match(r'\s*([#;]\s*)?([a-z_]+)\s*=\s*(.*?)\s*$', line)
+    if not m or sec is None:
+        out.append(line); continue
+    commented, key, val = m.group(1) is not None, m.group(2), m.group(3)
+    if (sec, key) in done or (commented and (sec, key) in active):
+        out.append(line); continue
+    if key == 'metrics_port':
+        base = int(re.sub(r'\s+#.*$', '', val))
+        out.append(f'metrics_port = {base + offset}\n')
+    elif sec == 'common' and key == 'metrics_listen':
+        out.append('metrics_listen = "127.0.0.1"\n')
+    elif '/run/xgw' in val or '/var/lib/xgw' in val:
+        out.append(f'{key} = ' + val.replace('/var/lib/xgw', f'{tmp}/data').replace('/run/xgw', tmp) + '\n')
+    else:
+        out.append(line); continue
+    done.add((sec, key))
+open(f'{tmp}/xgw.conf', 'w').write(''.join(out))
+left = [l for l in out if re.match(r'\s*[a-z_]+\s*=', l) and ('/run/xgw' in l or '/var/lib/xgw' in l)]
+if left:
+    sys.exit(f'test config still points outside the temporary folder: {left}')
 
 test_prom = re.sub(r"127\.0\.0\.1:(\d+)", lambda m: f'127.0.0.1:{int(m.group(1)) + offset}', prom)
 for key in ('scrape_interval', 'scrape_timeout', 'evaluation_interval'):

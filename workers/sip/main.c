@@ -1,9 +1,10 @@
 /*
  * xgw-sipd - the SIP edge. This is the process frame: it registers as the
- * "sip" service and answers status requests. The sofia-sip stack
+ * "sip" service, answers status requests and keeps the policy replica
+ * (local decisions: xgwctl decide --edge sip). The sofia-sip stack
  * arrives with the SIP edge work.
  */
-#include "xgw_service.h"
+#include "xgw_edge_main.h"
 
 static void
 s_pick(xgw_service_def_t *def, const xgw_settings_t *s)
@@ -15,6 +16,5 @@ s_pick(xgw_service_def_t *def, const xgw_settings_t *s)
 int
 main(int argc, char **argv)
 {
-    xgw_service_def_t def = {.process = "sipd", .service = "sip"};
-    return xgw_service_main(&def, argc, argv, s_pick);
+    return xgw_edge_main("sipd", "sip", argc, argv, s_pick);
 }

@@ -1,9 +1,10 @@
 /*
  * xgw-xmppd - the XMPP edge. This is the process frame: it registers as the
- * "xmpp" service and answers status requests. The s2s stream layer and the
+ * "xmpp" service, answers status requests and keeps the policy replica
+ * (local decisions: xgwctl decide --edge xmpp). The s2s stream layer and the
  * component link arrive with the XMPP edge work (issue: native s2s).
  */
-#include "xgw_service.h"
+#include "xgw_edge_main.h"
 
 static void
 s_pick(xgw_service_def_t *def, const xgw_settings_t *s)
@@ -15,6 +16,5 @@ s_pick(xgw_service_def_t *def, const xgw_settings_t *s)
 int
 main(int argc, char **argv)
 {
-    xgw_service_def_t def = {.process = "xmppd", .service = "xmpp"};
-    return xgw_service_main(&def, argc, argv, s_pick);
+    return xgw_edge_main("xmppd", "xmpp", argc, argv, s_pick);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 volatile sig_atomic_t xgw_daemon_stop = 0;
 volatile sig_atomic_t xgw_daemon_reload_requested = 0;
@@ -36,6 +37,7 @@ s_usage(const char *process, FILE *out)
             "usage: xgw-%s [-c FILE] [-t] [--instance N] [--set section.key=value]...\n"
             "  -c FILE         config file for the whole group (default: built-in defaults)\n"
             "  -t              check the config and exit (0 if valid, 2 if not)\n"
+            "  -v              with -t: print every key with its value\n"
             "  --instance N    instance number (supervisord process_num); metrics port is\n"
             "                  the section's metrics_port + N\n"
             "  --set S.K=V     override one key after the file is read\n"
@@ -87,6 +89,8 @@ xgw_daemon_init(xgw_daemon_t *d, const char *process, int argc, char **argv)
             snprintf(d->config_path, sizeof d->config_path, "%s", argv[++i]);
         } else if (strcmp(a, "-t") == 0) {
             d->check_only = 1;
+        } else if (strcmp(a, "-v") == 0) {
+            d->verbose = 1;
         } else if ((strcmp(a, "--instance") == 0 || strcmp(a, "-i") == 0) && has_next) {
             if (s_parse_int(argv[++i], 0, 99, &d->instance) != 0) {
                 fprintf(stderr, "xgw-%s: --instance needs a number from 0 to 99, not \"%s\"\n",
@@ -120,6 +124,8 @@ xgw_daemon_init(xgw_daemon_t *d, const char *process, int argc, char **argv)
         return XGW_DAEMON_EXIT_USAGE;
     }
     if (d->check_only) {
+        if (d->verbose)
+            xgw_config_dump(&d->settings, stdout);
         printf("xgw-%s: config %s ok\n", process,
                d->config_path[0] ? d->config_path : "(built-in defaults)");
         return XGW_DAEMON_EXIT_OK;
@@ -152,6 +158,14 @@ xgw_daemon_start(xgw_daemon_t *d, int64_t metrics_port_base, xgw_health_fn healt
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* ipc:// endpoints live in run_dir and the stores in data_dir: make
+     * them on a fresh machine instead of failing to bind. */
+    if (xgw_daemon_mkdirs(d->settings.common.run_dir, 0750) != 0 ||
+        xgw_daemon_mkdirs(d->settings.common.data_dir, 0750) != 0) {
+        xgw_error("dir_create_failed", "run_dir=\"%s\" data_dir=\"%s\" error=\"%s\"",
+                  d->settings.common.run_dir, d->settings.common.data_dir, strerror(errno));
+        return XGW_EIO;
+    }
     xgw_metrics_build_info(d->process, d->instance, XGW_VERSION);
     xgw_procfs_register();
     if (metrics_port_base > 0) {
@@ -185,6 +199,26 @@ xgw_daemon_reload(xgw_daemon_t *d)
     if (n > 0)
         xgw_warn("reload_partial", "restart_needed_for=\"%s\"", changed);
     xgw_info("reloaded", "log_level=%s", d->settings.common.log_level);
+    return 0;
+}
+
+int
+xgw_daemon_mkdirs(const char *path, unsigned mode)
+{
+    char buf[XGW_CONFIG_PATH_MAX];
+    if (!path || !*path || strlen(path) >= sizeof buf)
+        return XGW_EINVAL;
+    memcpy(buf, path, strlen(path) + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(buf, mode) != 0 && errno != EEXIST)
+                return XGW_EIO;
+            *p = '/';
+        }
+    }
+    if (mkdir(buf, mode) != 0 && errno != EEXIST)
+        return XGW_EIO;
     return 0;
 }
 

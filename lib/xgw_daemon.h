@@ -39,6 +39,7 @@ typedef struct {
     const char *sets[XGW_DAEMON_MAX_SETS]; /* --set arguments (borrowed argv) */
     int n_sets;
     int check_only;
+    int verbose; /* -v with -t: print every key's value */
     xgw_settings_t settings;
     xgw_http_t *http;
     int metrics_port; /* bound port, 0 if disabled */
@@ -62,6 +63,10 @@ int xgw_daemon_start(xgw_daemon_t *d, int64_t metrics_port_base, xgw_health_fn h
  * file keeps the running settings and logs the error. Returns 0 or a
  * negative code. */
 int xgw_daemon_reload(xgw_daemon_t *d);
+
+/* Creates path and its missing parents with mode (like mkdir -p).
+ * Returns 0 or XGW_EIO (errno tells why). */
+int xgw_daemon_mkdirs(const char *path, unsigned mode);
 
 /* Stops the metrics endpoint. */
 void xgw_daemon_fini(xgw_daemon_t *d);

@@ -69,31 +69,13 @@ s_contact(void *ud, const char *sip_user, const char *xmpp_bare)
 }
 
 static int
-s_mkdirs(const char *path)
-{
-    char buf[XGW_CONFIG_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-                return XGW_EIO;
-            *p = '/';
-        }
-    }
-    if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-        return XGW_EIO;
-    return 0;
-}
-
-static int
 s_on_start(void *ud, xgw_daemon_t *daemon)
 {
     s_policyd_t *self = ud;
     self->daemon = daemon;
     const xgw_settings_t *s = &daemon->settings;
     char err[512] = "";
-    if (s_mkdirs(s->common.data_dir) != 0) {
+    if (xgw_daemon_mkdirs(s->common.data_dir, 0750) != 0) {
         xgw_error("data_dir_failed", "path=\"%s\" error=\"%s\"", s->common.data_dir,
                   strerror(errno));
         return XGW_EIO;

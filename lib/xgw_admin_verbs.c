@@ -38,7 +38,7 @@ const xgw_admin_verb_t xgw_policy_verbs[] = {
     {"partner", "remove", 1, 1, "", "", "partner remove DOMAIN"},
     {"deny", "add", 1, 1, "", "", "deny add DOMAIN|*.DOMAIN"},
     {"deny", "remove", 1, 1, "", "", "deny remove DOMAIN|*.DOMAIN"},
-    {"deny", "show", 0, 0, "", "", "deny show"},
+    {"deny", "show", 0, 1, "", "", "deny show [DOMAIN]"},
     {"gateway", "show", 0, 0, "", "", "gateway show"},
     {"gateway", "set", 0, 0, S_GATEWAY_OPTS, "",
      "gateway set [--connection-limit N] [--partner-connection-limit N] "

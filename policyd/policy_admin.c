@@ -869,6 +869,21 @@ s_collect_deny(void *ud, const char *pattern)
 static int
 s_deny_show(s_op_t *op)
 {
+    if (s_arg(op, 0)) {
+        /* Is this domain denied, and by which entry? */
+        char domain[XGW_DOMAIN_MAX + 1];
+        char err[256];
+        if (xgw_domain_normalize(s_arg(op, 0), domain, err, sizeof err) != 0)
+            return s_fail(op, 2, "%s", err);
+        const char *hit = xgw_rules_denied(op->a->rules, domain);
+        fprintf(op->text, "%s: %s%s\n", domain, hit ? "denied by " : "not denied", hit ? hit : "");
+        fprintf(op->json, "{\"domain\":");
+        s_js(op->json, domain);
+        fprintf(op->json, ",\"denied\":%s,\"pattern\":", hit ? "true" : "false");
+        s_js(op->json, hit ? hit : "");
+        fprintf(op->json, "}");
+        return 0;
+    }
     s_deny_list_t l = {NULL, 0, 100000};
     l.items = calloc(l.cap, sizeof *l.items);
     if (!l.items)

@@ -566,8 +566,7 @@ s_machine(void)
         strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &tm);
     printf("# xgw-bench-broker %s\n", XGW_VERSION);
     printf("# date: %s\n", date);
-    printf("# machine: nproc=%ld, cpu=\"%s\", %s\n", sysconf(_SC_NPROCESSORS_ONLN), model,
-           kernel);
+    printf("# machine: nproc=%ld, cpu=\"%s\", %s\n", sysconf(_SC_NPROCESSORS_ONLN), model, kernel);
 }
 
 static void
@@ -699,8 +698,7 @@ main(int argc, char **argv)
     s_paths_t p;
     memset(&p, 0, sizeof p);
     if (s_find_broker(&p) != 0) {
-        fprintf(stderr, "bench: xgw-broker not found (tried %s; set XGW_BIN_DIR)\n",
-                p.broker_bin);
+        fprintf(stderr, "bench: xgw-broker not found (tried %s; set XGW_BIN_DIR)\n", p.broker_bin);
         return 2;
     }
     snprintf(p.dir, sizeof p.dir, "/tmp/xgw-bench-XXXXXX");
@@ -713,8 +711,8 @@ main(int argc, char **argv)
     snprintf(p.broker_log, sizeof p.broker_log, "%s/broker.log", p.dir);
 
     s_machine();
-    printf("# broker: %s; body %ld bytes; worker credit %ld; %.0f s per run\n", p.broker_bin,
-           body, credit, seconds);
+    printf("# broker: %s; body %ld bytes; worker credit %ld; %.0f s per run\n", p.broker_bin, body,
+           credit, seconds);
     s_header();
 
     s_samples_t smp;

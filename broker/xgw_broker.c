@@ -16,7 +16,8 @@
 #include <czmq.h>
 
 #define S_MAX_SERVICES 64
-#define S_BATCH 256 /* messages read from one socket before looking at the other */
+#define S_BATCH 256        /* messages read from one socket before looking at the other */
+#define S_ABANDON_MS 60000 /* in flight this long past its deadline: slot freed */
 
 typedef struct s_service s_service_t;
 typedef struct s_worker s_worker_t;
@@ -317,20 +318,23 @@ s_worker_send_request(xgw_broker_t *self, s_worker_t *w, s_request_t *r)
     return rc;
 }
 
-/* Live instance names of svc, for rendezvous hashing. */
+/* The rendezvous-hashing choice among the live workers of svc. Draining
+ * workers (credit 0) are left out unless every worker is draining, so keys
+ * move away from a worker that is shutting down instead of waiting for it. */
 static s_worker_t *
 s_affinity_target(s_service_t *svc, const char *key)
 {
-    size_t n = zlistx_size(svc->workers);
-    if (n == 0)
-        return NULL;
     s_worker_t *best = NULL;
     uint64_t best_w = 0;
-    for (s_worker_t *w = zlistx_first(svc->workers); w; w = zlistx_next(svc->workers)) {
-        uint64_t weight = xgw_hrw_weight(key, w->instance);
-        if (!best || weight > best_w) {
-            best = w;
-            best_w = weight;
+    for (int pass = 0; pass < 2 && !best; pass++) {
+        for (s_worker_t *w = zlistx_first(svc->workers); w; w = zlistx_next(svc->workers)) {
+            if (pass == 0 && w->credit == 0)
+                continue;
+            uint64_t weight = xgw_hrw_weight(key, w->instance);
+            if (!best || weight > best_w) {
+                best = w;
+                best_w = weight;
+            }
         }
     }
     return best;
@@ -693,8 +697,12 @@ s_expire(xgw_broker_t *self)
 {
     int64_t unix_now = xgw_gwp_now_ms();
     zlistx_t *due = zlistx_new();
-    if (!due)
+    zlistx_t *abandoned = zlistx_new();
+    if (!due || !abandoned) {
+        zlistx_destroy(&due);
+        zlistx_destroy(&abandoned);
         return;
+    }
     for (s_service_t *svc = zhashx_first(self->services); svc; svc = zhashx_next(self->services)) {
         s_expire_list(self, svc->queue, unix_now, due);
         for (s_worker_t *w = zlistx_first(svc->workers); w; w = zlistx_next(svc->workers)) {
@@ -702,6 +710,8 @@ s_expire(xgw_broker_t *self)
             for (s_request_t *r = zhashx_first(w->in_flight); r; r = zhashx_next(w->in_flight)) {
                 if (!r->expired && r->deadline_ms <= unix_now)
                     zlistx_add_end(due, r);
+                else if (r->expired && r->deadline_ms + S_ABANDON_MS <= unix_now)
+                    zlistx_add_end(abandoned, r);
             }
         }
     }
@@ -713,7 +723,16 @@ s_expire(xgw_broker_t *self)
         else
             s_request_drop(self, r);
     }
+    /* A worker that never answers a request long past its deadline must not
+     * keep its credit slot for ever. */
+    for (s_request_t *r = zlistx_first(abandoned); r; r = zlistx_next(abandoned)) {
+        s_worker_t *w = r->worker;
+        xgw_warn("worker_never_answered", "service=%s instance=%s", r->service->name, w->instance);
+        s_request_drop(self, r);
+        s_worker_refresh_idle(w);
+    }
     zlistx_destroy(&due);
+    zlistx_destroy(&abandoned);
 }
 
 static void

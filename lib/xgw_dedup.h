@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define XGW_DEDUP_MAX_BODY (64 * 1024)
+#define XGW_DEDUP_MAX_BYTES (64 * 1024 * 1024)
+
 typedef struct xgw_dedup xgw_dedup_t;
 
 typedef enum {

@@ -6,6 +6,8 @@
 
 #include <openssl/rand.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 static const char s_sig_client[] = "GWPC01";
@@ -344,10 +346,43 @@ xgw_gwp_msgid_hex(const uint8_t id[XGW_GWP_MSGID_LEN], char out[33])
     out[32] = '\0';
 }
 
+/* RAND_bytes costs about a microsecond per call, more than the rest of a
+ * send: draw 4 KiB at a time per thread. A child after fork() must not
+ * reuse its parent's pool, hence the fork generation. */
+static atomic_uint s_fork_generation;
+static pthread_once_t s_atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+s_on_fork_child(void)
+{
+    atomic_fetch_add(&s_fork_generation, 1);
+}
+
+static void
+s_register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, s_on_fork_child);
+}
+
 int
 xgw_gwp_msgid_new(uint8_t id[XGW_GWP_MSGID_LEN])
 {
-    return RAND_bytes(id, XGW_GWP_MSGID_LEN) == 1 ? 0 : XGW_ERROR;
+    static __thread uint8_t pool[4096];
+    static __thread size_t used = sizeof pool;
+    static __thread unsigned generation;
+    pthread_once(&s_atfork_once, s_register_atfork);
+    unsigned now = atomic_load(&s_fork_generation);
+    if (used + XGW_GWP_MSGID_LEN > sizeof pool || generation != now) {
+        if (RAND_bytes(pool, (int)sizeof pool) != 1)
+            return XGW_ERROR;
+        used = 0;
+        generation = now;
+    }
+    memcpy(id, pool + used, XGW_GWP_MSGID_LEN);
+    /* Do not leave used ids readable in memory longer than needed. */
+    memset(pool + used, 0, XGW_GWP_MSGID_LEN);
+    used += XGW_GWP_MSGID_LEN;
+    return 0;
 }
 
 int64_t

@@ -91,8 +91,9 @@ size_t xgw_worker_in_flight(const xgw_worker_t *self);
 
 void xgw_worker_stats(const xgw_worker_t *self, xgw_worker_stats_t *out);
 
-/* Frees a request without answering it (the broker re-dispatches it only if
- * this worker dies; prefer answering 500). Nulls *req_p. */
+/* Frees a request without answering it. The broker answers the client 504
+ * at the deadline and frees this worker's credit slot 60 s later; prefer
+ * answering 500, which frees it at once. Nulls *req_p. */
 void xgw_request_destroy(xgw_request_t **req_p);
 
 #endif

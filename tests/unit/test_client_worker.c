@@ -10,6 +10,9 @@
  * connect client, worker and broker; the restart tests use ipc:// in a
  * temporary directory because an inproc connection does not come back when
  * the bound socket is closed and bound again.
+ *
+ * This file's own helpers use the t_ / T_ prefix so that they can never
+ * clash with the broker's static s_ names compiled into the same unit.
  */
 #include "../../broker/xgw_broker.c"
 
@@ -32,10 +35,10 @@
 #include "xgw_hrw.h"
 #include "xgw_worker.h"
 
-#define S_HB_MS 100
-#define S_MAX_WORKERS 4
-#define S_MAX_HELD 256
-#define S_MAX_REPLIES 256
+#define T_HB_MS 100
+#define T_MAX_WORKERS 4
+#define T_MAX_HELD 256
+#define T_MAX_REPLIES 256
 
 /* ---- broker in a thread --------------------------------------------------- */
 
@@ -49,23 +52,23 @@ typedef struct {
     volatile sig_atomic_t stop;
     int running;
     int run_rc;
-} s_broker_env_t;
+} t_broker_env_t;
 
 static void *
-s_broker_main(void *arg)
+t_broker_main(void *arg)
 {
-    s_broker_env_t *b = arg;
+    t_broker_env_t *b = arg;
     b->run_rc = xgw_broker_run(b->broker, &b->stop, NULL, NULL, NULL);
     return NULL;
 }
 
 static void
-s_broker_start(s_broker_env_t *b)
+t_broker_start(t_broker_env_t *b)
 {
     xgw_broker_opts_t o = {
         .frontend = b->front,
         .backend = b->back,
-        .heartbeat_ms = S_HB_MS,
+        .heartbeat_ms = T_HB_MS,
         .liveness = 3,
         .queue_max = b->queue_max,
         .max_body = 1024 * 1024,
@@ -75,12 +78,12 @@ s_broker_start(s_broker_env_t *b)
     b->broker = xgw_broker_new(&o);
     assert_non_null(b->broker);
     b->stop = 0;
-    assert_int_equal(pthread_create(&b->thread, NULL, s_broker_main, b), 0);
+    assert_int_equal(pthread_create(&b->thread, NULL, t_broker_main, b), 0);
     b->running = 1;
 }
 
 static void
-s_broker_stop(s_broker_env_t *b)
+t_broker_stop(t_broker_env_t *b)
 {
     if (!b->running)
         return;
@@ -94,34 +97,34 @@ s_broker_stop(s_broker_env_t *b)
 /* ---- client and workers pumped by the test thread ---------------------- */
 
 typedef enum {
-    S_ECHO = 0, /* 200 with the request body */
-    S_HOLD,     /* keep the request; the test answers it */
-    S_NAME,     /* 200 with the worker's instance name */
-    S_FAIL,     /* 500: must never be seen where dedup should answer */
-} s_mode_t;
+    T_ECHO = 0, /* 200 with the request body */
+    T_HOLD,     /* keep the request; the test answers it */
+    T_NAME,     /* 200 with the worker's instance name */
+    T_FAIL,     /* 500: must never be seen where dedup should answer */
+} t_mode_t;
 
 typedef struct {
     xgw_worker_t *w;
     char instance[32];
-    s_mode_t mode;
-    xgw_request_t *held[S_MAX_HELD];
+    t_mode_t mode;
+    xgw_request_t *held[T_MAX_HELD];
     size_t nheld;
     int handled;
-} s_wk_t;
+} t_wk_t;
 
 typedef struct {
-    s_broker_env_t b;
+    t_broker_env_t b;
     xgw_client_t *c;
-    s_wk_t wk[S_MAX_WORKERS];
+    t_wk_t wk[T_MAX_WORKERS];
     size_t nwk;
-    xgw_reply_t *replies[S_MAX_REPLIES];
+    xgw_reply_t *replies[T_MAX_REPLIES];
     size_t nreplies;
-} s_env_t;
+} t_env_t;
 
 static int
-s_setup(s_env_t **ep, int ipc)
+t_setup(t_env_t **ep, int ipc)
 {
-    s_env_t *e = calloc(1, sizeof *e);
+    t_env_t *e = calloc(1, sizeof *e);
     assert_non_null(e);
     e->b.queue_max = 1000;
     if (ipc) {
@@ -142,19 +145,19 @@ s_setup(s_env_t **ep, int ipc)
 }
 
 static int
-s_setup_inproc(void **state)
+t_setup_inproc(void **state)
 {
-    return s_setup((s_env_t **)state, 0);
+    return t_setup((t_env_t **)state, 0);
 }
 
 static int
-s_setup_ipc(void **state)
+t_setup_ipc(void **state)
 {
-    return s_setup((s_env_t **)state, 1);
+    return t_setup((t_env_t **)state, 1);
 }
 
 static void
-s_clear_replies(s_env_t *e)
+t_clear_replies(t_env_t *e)
 {
     for (size_t i = 0; i < e->nreplies; i++)
         xgw_reply_destroy(&e->replies[i]);
@@ -162,7 +165,7 @@ s_clear_replies(s_env_t *e)
 }
 
 static void
-s_worker_close(s_wk_t *wk)
+t_worker_close(t_wk_t *wk)
 {
     for (size_t i = 0; i < wk->nheld; i++)
         xgw_request_destroy(&wk->held[i]);
@@ -171,13 +174,13 @@ s_worker_close(s_wk_t *wk)
 }
 
 static int
-s_teardown(void **state)
+t_teardown(void **state)
 {
-    s_env_t *e = *state;
+    t_env_t *e = *state;
     xgw_client_destroy(&e->c);
     for (size_t i = 0; i < e->nwk; i++)
-        s_worker_close(&e->wk[i]);
-    s_clear_replies(e);
+        t_worker_close(&e->wk[i]);
+    t_clear_replies(e);
     if (e->b.running) {
         e->b.stop = 1;
         pthread_join(e->b.thread, NULL);
@@ -196,11 +199,11 @@ s_teardown(void **state)
 }
 
 static xgw_client_t *
-s_client_new(s_env_t *e, int64_t retry_ms)
+t_client_new(t_env_t *e, int64_t retry_ms)
 {
     xgw_client_opts_t o;
     xgw_client_opts_default(&o);
-    o.heartbeat_ms = S_HB_MS;
+    o.heartbeat_ms = T_HB_MS;
     o.liveness = 3;
     o.retry_ms = retry_ms;
     e->c = xgw_client_new(e->b.front, &o);
@@ -208,16 +211,15 @@ s_client_new(s_env_t *e, int64_t retry_ms)
     return e->c;
 }
 
-static s_wk_t *
-s_worker_add(s_env_t *e, const char *service, const char *instance, uint32_t credit,
-             s_mode_t mode)
+static t_wk_t *
+t_worker_add(t_env_t *e, const char *service, const char *instance, uint32_t credit, t_mode_t mode)
 {
-    assert_true(e->nwk < S_MAX_WORKERS);
+    assert_true(e->nwk < T_MAX_WORKERS);
     xgw_worker_opts_t o;
     xgw_worker_opts_default(&o);
-    o.heartbeat_ms = S_HB_MS;
+    o.heartbeat_ms = T_HB_MS;
     o.liveness = 3;
-    s_wk_t *wk = &e->wk[e->nwk++];
+    t_wk_t *wk = &e->wk[e->nwk++];
     memset(wk, 0, sizeof *wk);
     snprintf(wk->instance, sizeof wk->instance, "%s", instance);
     wk->mode = mode;
@@ -227,21 +229,21 @@ s_worker_add(s_env_t *e, const char *service, const char *instance, uint32_t cre
 }
 
 static void
-s_worker_handle(s_wk_t *wk, xgw_request_t *req)
+t_worker_handle(t_wk_t *wk, xgw_request_t *req)
 {
     wk->handled++;
     switch (wk->mode) {
-    case S_ECHO:
+    case T_ECHO:
         (void)xgw_worker_reply(wk->w, &req, 200, req->body, req->body_len);
         break;
-    case S_NAME:
+    case T_NAME:
         (void)xgw_worker_reply(wk->w, &req, 200, wk->instance, strlen(wk->instance));
         break;
-    case S_FAIL:
+    case T_FAIL:
         (void)xgw_worker_reply(wk->w, &req, 500, "fail", 4);
         break;
-    case S_HOLD:
-        assert_true(wk->nheld < S_MAX_HELD);
+    case T_HOLD:
+        assert_true(wk->nheld < T_MAX_HELD);
         wk->held[wk->nheld++] = req;
         break;
     }
@@ -249,7 +251,7 @@ s_worker_handle(s_wk_t *wk, xgw_request_t *req)
 
 /* Answers everything wk holds with status and "<prefix><request body>". */
 static void
-s_release(s_wk_t *wk, uint16_t status, const char *prefix, int *rc_out)
+t_release(t_wk_t *wk, uint16_t status, const char *prefix, int *rc_out)
 {
     for (size_t i = 0; i < wk->nheld; i++) {
         char body[128];
@@ -265,9 +267,9 @@ s_release(s_wk_t *wk, uint16_t status, const char *prefix, int *rc_out)
 /* One round of the test's event loop: ticks, one poll of at most max_ms,
  * then drains every worker and the client. */
 static void
-s_step(s_env_t *e, int64_t max_ms)
+t_step(t_env_t *e, int64_t max_ms)
 {
-    zmq_pollitem_t items[S_MAX_WORKERS + 1];
+    zmq_pollitem_t items[T_MAX_WORKERS + 1];
     int n = 0;
     int64_t wait = max_ms;
     if (e->c) {
@@ -291,12 +293,12 @@ s_step(s_env_t *e, int64_t max_ms)
     for (size_t i = 0; i < e->nwk; i++) {
         xgw_request_t *req = NULL;
         while (e->wk[i].w && xgw_worker_recv(e->wk[i].w, &req) == 0)
-            s_worker_handle(&e->wk[i], req);
+            t_worker_handle(&e->wk[i], req);
     }
     if (e->c) {
         xgw_reply_t *r = NULL;
         while (xgw_client_recv(e->c, &r) == 0) {
-            assert_true(e->nreplies < S_MAX_REPLIES);
+            assert_true(e->nreplies < T_MAX_REPLIES);
             e->replies[e->nreplies++] = r;
         }
     }
@@ -304,36 +306,36 @@ s_step(s_env_t *e, int64_t max_ms)
 
 /* Pumps for ms milliseconds. */
 static void
-s_run_for(s_env_t *e, int64_t ms)
+t_run_for(t_env_t *e, int64_t ms)
 {
     int64_t end = zclock_mono() + ms;
     for (int64_t now = zclock_mono(); now < end; now = zclock_mono())
-        s_step(e, end - now < 10 ? end - now : 10);
+        t_step(e, end - now < 10 ? end - now : 10);
 }
 
 /* Pumps until e holds n replies or timeout_ms passes; returns the count. */
 static size_t
-s_run_until_replies(s_env_t *e, size_t n, int64_t timeout_ms)
+t_run_until_replies(t_env_t *e, size_t n, int64_t timeout_ms)
 {
     int64_t end = zclock_mono() + timeout_ms;
     while (e->nreplies < n && zclock_mono() < end)
-        s_step(e, 10);
+        t_step(e, 10);
     return e->nreplies;
 }
 
 /* Pumps until wk holds n requests or timeout_ms passes. */
 static size_t
-s_run_until_held(s_env_t *e, s_wk_t *wk, size_t n, int64_t timeout_ms)
+t_run_until_held(t_env_t *e, t_wk_t *wk, size_t n, int64_t timeout_ms)
 {
     int64_t end = zclock_mono() + timeout_ms;
     while (wk->nheld < n && zclock_mono() < end)
-        s_step(e, 10);
+        t_step(e, 10);
     return wk->nheld;
 }
 
 /* The reply for msg_id, or NULL. */
 static xgw_reply_t *
-s_reply_for(s_env_t *e, const uint8_t id[XGW_GWP_MSGID_LEN])
+t_reply_for(t_env_t *e, const uint8_t id[XGW_GWP_MSGID_LEN])
 {
     for (size_t i = 0; i < e->nreplies; i++) {
         if (memcmp(e->replies[i]->msg_id, id, XGW_GWP_MSGID_LEN) == 0)
@@ -343,7 +345,7 @@ s_reply_for(s_env_t *e, const uint8_t id[XGW_GWP_MSGID_LEN])
 }
 
 static size_t
-s_count_status(s_env_t *e, uint16_t status)
+t_count_status(t_env_t *e, uint16_t status)
 {
     size_t n = 0;
     for (size_t i = 0; i < e->nreplies; i++)
@@ -352,7 +354,7 @@ s_count_status(s_env_t *e, uint16_t status)
 }
 
 static int
-s_send(s_env_t *e, const char *service, const char *affinity, int64_t deadline_in_ms,
+t_send(t_env_t *e, const char *service, const char *affinity, int64_t deadline_in_ms,
        const char *body, void *user, uint8_t id_out[XGW_GWP_MSGID_LEN])
 {
     return xgw_client_send(e->c, service, affinity, xgw_gwp_now_ms() + deadline_in_ms, body,
@@ -364,23 +366,22 @@ s_send(s_env_t *e, const char *service, const char *affinity, int64_t deadline_i
 static void
 test_round_trip(void **state)
 {
-    s_env_t *e = *state;
-    s_broker_start(&e->b);
-    s_wk_t *wk = s_worker_add(e, "echo", "echo.00", 10, S_ECHO);
-    s_client_new(e, 1000);
+    t_env_t *e = *state;
+    t_broker_start(&e->b);
+    t_wk_t *wk = t_worker_add(e, "echo", "echo.00", 10, T_ECHO);
+    t_client_new(e, 1000);
 
     enum { N = 200 };
     static uint8_t ids[N][XGW_GWP_MSGID_LEN];
     for (int i = 0; i < N; i++) {
         char body[32];
         snprintf(body, sizeof body, "req-%d", i);
-        assert_int_equal(s_send(e, "echo", NULL, 5000, body, (void *)(intptr_t)(i + 1), ids[i]),
-                         0);
+        assert_int_equal(t_send(e, "echo", NULL, 5000, body, (void *)(intptr_t)(i + 1), ids[i]), 0);
     }
     assert_int_equal(xgw_client_outstanding(e->c), N);
-    assert_int_equal(s_run_until_replies(e, N, 5000), N);
+    assert_int_equal(t_run_until_replies(e, N, 5000), N);
     for (int i = 0; i < N; i++) {
-        xgw_reply_t *r = s_reply_for(e, ids[i]);
+        xgw_reply_t *r = t_reply_for(e, ids[i]);
         assert_non_null(r);
         assert_int_equal(r->status, 200);
         assert_ptr_equal(r->user, (void *)(intptr_t)(i + 1));
@@ -393,16 +394,16 @@ test_round_trip(void **state)
     assert_int_equal(xgw_client_outstanding(e->c), 0);
 
     /* An empty body comes back empty. */
-    s_clear_replies(e);
+    t_clear_replies(e);
     uint8_t id[XGW_GWP_MSGID_LEN];
-    assert_int_equal(s_send(e, "echo", NULL, 5000, NULL, NULL, id), 0);
-    assert_int_equal(s_run_until_replies(e, 1, 2000), 1);
+    assert_int_equal(t_send(e, "echo", NULL, 5000, NULL, NULL, id), 0);
+    assert_int_equal(t_run_until_replies(e, 1, 2000), 1);
     assert_int_equal(e->replies[0]->status, 200);
     assert_int_equal(e->replies[0]->body_len, 0);
     assert_null(e->replies[0]->body);
 
     /* Nothing more arrives: exactly one answer per request. */
-    s_run_for(e, 200);
+    t_run_for(e, 200);
     assert_int_equal(e->nreplies, 1);
 
     xgw_client_stats_t cs;
@@ -419,9 +420,9 @@ test_round_trip(void **state)
     assert_true(xgw_worker_connected(wk->w));
 
     /* Invalid arguments are refused by the client itself. */
-    assert_int_equal(s_send(e, "Bad Service", NULL, 5000, "x", NULL, NULL), XGW_EINVAL);
-    assert_int_equal(s_send(e, "", NULL, 5000, "x", NULL, NULL), XGW_EINVAL);
-    assert_int_equal(s_send(e, "echo", "has space", 5000, "x", NULL, NULL), XGW_EINVAL);
+    assert_int_equal(t_send(e, "Bad Service", NULL, 5000, "x", NULL, NULL), XGW_EINVAL);
+    assert_int_equal(t_send(e, "", NULL, 5000, "x", NULL, NULL), XGW_EINVAL);
+    assert_int_equal(t_send(e, "echo", "has space", 5000, "x", NULL, NULL), XGW_EINVAL);
     assert_int_equal(xgw_client_send(e->c, "echo", NULL, -1, "x", 1, NULL, NULL), XGW_EINVAL);
     assert_int_equal(xgw_client_outstanding(e->c), 0);
 }
@@ -429,13 +430,13 @@ test_round_trip(void **state)
 static void
 test_affinity(void **state)
 {
-    s_env_t *e = *state;
-    s_broker_start(&e->b);
+    t_env_t *e = *state;
+    t_broker_start(&e->b);
     const char *names[] = {"aff.a", "aff.b", "aff.c"};
     for (int i = 0; i < 3; i++)
-        s_worker_add(e, "aff", names[i], 50, S_NAME);
-    s_client_new(e, 1000);
-    s_run_for(e, 300); /* every READY is in */
+        t_worker_add(e, "aff", names[i], 50, T_NAME);
+    t_client_new(e, 1000);
+    t_run_for(e, 300); /* every READY is in */
 
     enum { KEYS = 30, REPEAT = 3 };
     static uint8_t ids[KEYS * REPEAT][XGW_GWP_MSGID_LEN];
@@ -443,9 +444,9 @@ test_affinity(void **state)
         char key[64];
         snprintf(key, sizeof key, "user%d@example.net", k);
         for (int j = 0; j < REPEAT; j++)
-            assert_int_equal(s_send(e, "aff", key, 5000, "x", NULL, ids[k * REPEAT + j]), 0);
+            assert_int_equal(t_send(e, "aff", key, 5000, "x", NULL, ids[k * REPEAT + j]), 0);
     }
-    assert_int_equal(s_run_until_replies(e, KEYS * REPEAT, 5000), KEYS * REPEAT);
+    assert_int_equal(t_run_until_replies(e, KEYS * REPEAT, 5000), KEYS * REPEAT);
     int used[3] = {0, 0, 0};
     for (int k = 0; k < KEYS; k++) {
         char key[64];
@@ -454,7 +455,7 @@ test_affinity(void **state)
         assert_in_range(want, 0, 2);
         used[want]++;
         for (int j = 0; j < REPEAT; j++) {
-            xgw_reply_t *r = s_reply_for(e, ids[k * REPEAT + j]);
+            xgw_reply_t *r = t_reply_for(e, ids[k * REPEAT + j]);
             assert_non_null(r);
             assert_int_equal(r->status, 200);
             assert_int_equal(r->body_len, strlen(names[want]));
@@ -468,81 +469,80 @@ test_affinity(void **state)
 static void
 test_queue_full_503(void **state)
 {
-    s_env_t *e = *state;
+    t_env_t *e = *state;
     e->b.queue_max = 5;
-    s_broker_start(&e->b);
-    s_client_new(e, 5000);
+    t_broker_start(&e->b);
+    t_client_new(e, 5000);
 
     int64_t t0 = zclock_mono();
     for (int i = 0; i < 20; i++)
-        assert_int_equal(s_send(e, "nobody", NULL, 8000, "q", NULL, NULL), 0);
-    assert_int_equal(s_run_until_replies(e, 15, 2000), 15);
+        assert_int_equal(t_send(e, "nobody", NULL, 8000, "q", NULL, NULL), 0);
+    assert_int_equal(t_run_until_replies(e, 15, 2000), 15);
     int64_t took = zclock_mono() - t0;
     assert_true(took < 1000);
-    assert_int_equal(s_count_status(e, 503), 15);
+    assert_int_equal(t_count_status(e, 503), 15);
     /* The 5 queued ones stay queued. */
-    s_run_for(e, 300);
+    t_run_for(e, 300);
     assert_int_equal(e->nreplies, 15);
     assert_int_equal(xgw_client_outstanding(e->c), 5);
 
     /* A worker that arrives later gets them. */
-    s_worker_add(e, "nobody", "late.00", 2, S_ECHO);
-    assert_int_equal(s_run_until_replies(e, 20, 3000), 20);
-    assert_int_equal(s_count_status(e, 200), 5);
+    t_worker_add(e, "nobody", "late.00", 2, T_ECHO);
+    assert_int_equal(t_run_until_replies(e, 20, 3000), 20);
+    assert_int_equal(t_count_status(e, 200), 5);
     assert_int_equal(xgw_client_outstanding(e->c), 0);
 }
 
 static void
 test_deadline_504(void **state)
 {
-    s_env_t *e = *state;
-    s_broker_start(&e->b);
-    s_client_new(e, 5000);
+    t_env_t *e = *state;
+    t_broker_start(&e->b);
+    t_client_new(e, 5000);
 
     /* Already past: the broker answers at once. */
     int64_t t0 = zclock_mono();
-    assert_int_equal(xgw_client_send(e->c, "idle", NULL, xgw_gwp_now_ms() - 10, "x", 1, NULL,
-                                     NULL),
+    assert_int_equal(xgw_client_send(e->c, "idle", NULL, xgw_gwp_now_ms() - 10, "x", 1, NULL, NULL),
                      0);
-    assert_int_equal(s_run_until_replies(e, 1, 2000), 1);
+    assert_int_equal(t_run_until_replies(e, 1, 2000), 1);
     assert_int_equal(e->replies[0]->status, 504);
     assert_true(zclock_mono() - t0 < 500);
-    s_clear_replies(e);
+    t_clear_replies(e);
 
     /* Queued with no worker: 504 when the deadline passes. */
     t0 = zclock_mono();
     for (int i = 0; i < 10; i++)
-        assert_int_equal(s_send(e, "idle", NULL, 300, "x", NULL, NULL), 0);
-    s_run_for(e, 200);
+        assert_int_equal(t_send(e, "idle", NULL, 300, "x", NULL, NULL), 0);
+    t_run_for(e, 200);
     assert_int_equal(e->nreplies, 0);
-    assert_int_equal(s_run_until_replies(e, 10, 3000), 10);
-    assert_int_equal(s_count_status(e, 504), 10);
+    assert_int_equal(t_run_until_replies(e, 10, 3000), 10);
+    assert_int_equal(t_count_status(e, 504), 10);
     int64_t took = zclock_mono() - t0;
     assert_true(took >= 250);
     assert_true(took < 1200); /* the broker's 504, not the client's fallback */
     xgw_client_stats_t cs;
     xgw_client_stats(e->c, &cs);
     assert_int_equal(cs.expired, 0);
-    s_clear_replies(e);
+    t_clear_replies(e);
 
     /* In flight at a worker that does not answer in time: 504, and its
      * late FINAL is dropped by the broker but frees the slot. */
-    s_wk_t *wk = s_worker_add(e, "slow", "slow.00", 2, S_HOLD);
+    t_wk_t *wk = t_worker_add(e, "slow", "slow.00", 2, T_HOLD);
     uint8_t a[XGW_GWP_MSGID_LEN], b[XGW_GWP_MSGID_LEN];
-    assert_int_equal(s_send(e, "slow", NULL, 300, "a", NULL, a), 0);
-    assert_int_equal(s_send(e, "slow", NULL, 300, "b", NULL, b), 0);
-    assert_int_equal(s_run_until_held(e, wk, 2, 2000), 2);
-    assert_int_equal(s_run_until_replies(e, 2, 3000), 2);
-    assert_int_equal(s_count_status(e, 504), 2);
-    assert_non_null(s_reply_for(e, a));
-    assert_non_null(s_reply_for(e, b));
-    s_clear_replies(e);
-    s_release(wk, 200, "late-", NULL);
-    s_run_for(e, 200);
+    assert_int_equal(t_send(e, "slow", NULL, 300, "a", NULL, a), 0);
+    assert_int_equal(t_send(e, "slow", NULL, 300, "b", NULL, b), 0);
+    assert_int_equal(t_run_until_held(e, wk, 2, 2000), 2);
+    assert_int_equal(t_run_until_replies(e, 2, 3000), 2);
+    assert_int_equal(t_count_status(e, 504), 2);
+    assert_non_null(t_reply_for(e, a));
+    assert_non_null(t_reply_for(e, b));
+    t_clear_replies(e);
+    t_release(wk, 200, "late-", NULL);
+    t_run_for(e, 200);
     assert_int_equal(e->nreplies, 0); /* no second answer */
-    wk->mode = S_ECHO;
-    assert_int_equal(s_send(e, "slow", NULL, 3000, "again", NULL, NULL), 0);
-    assert_int_equal(s_run_until_replies(e, 1, 2000), 1);
+    wk->mode = T_ECHO;
+    assert_int_equal(t_send(e, "slow", NULL, 3000, "again", NULL, NULL), 0);
+    assert_int_equal(t_run_until_replies(e, 1, 2000), 1);
     assert_int_equal(e->replies[0]->status, 200);
     assert_memory_equal(e->replies[0]->body, "again", 5);
 }
@@ -550,24 +550,24 @@ test_deadline_504(void **state)
 static void
 test_worker_leaves_redispatch(void **state)
 {
-    s_env_t *e = *state;
-    s_broker_start(&e->b);
-    s_wk_t *a = s_worker_add(e, "job", "job.00", 10, S_HOLD);
-    s_client_new(e, 10000); /* no client retry within the test */
+    t_env_t *e = *state;
+    t_broker_start(&e->b);
+    t_wk_t *a = t_worker_add(e, "job", "job.00", 10, T_HOLD);
+    t_client_new(e, 10000); /* no client retry within the test */
     uint8_t ids[5][XGW_GWP_MSGID_LEN];
     for (int i = 0; i < 5; i++)
-        assert_int_equal(s_send(e, "job", NULL, 8000, "work", NULL, ids[i]), 0);
-    assert_int_equal(s_run_until_held(e, a, 5, 2000), 5);
+        assert_int_equal(t_send(e, "job", NULL, 8000, "work", NULL, ids[i]), 0);
+    assert_int_equal(t_run_until_held(e, a, 5, 2000), 5);
 
     /* A second worker comes; the first leaves with DISCONNECT without
      * answering: the broker hands its requests to the second. */
-    s_wk_t *b = s_worker_add(e, "job", "job.01", 10, S_ECHO);
-    s_run_for(e, 100);
+    t_wk_t *b = t_worker_add(e, "job", "job.01", 10, T_ECHO);
+    t_run_for(e, 100);
     assert_int_equal(b->handled, 0);
-    s_worker_close(a);
-    assert_int_equal(s_run_until_replies(e, 5, 3000), 5);
+    t_worker_close(a);
+    assert_int_equal(t_run_until_replies(e, 5, 3000), 5);
     for (int i = 0; i < 5; i++) {
-        xgw_reply_t *r = s_reply_for(e, ids[i]);
+        xgw_reply_t *r = t_reply_for(e, ids[i]);
         assert_non_null(r);
         assert_int_equal(r->status, 200);
         assert_int_equal(r->attempts, 1); /* the broker did it, not a retry */
@@ -578,29 +578,29 @@ test_worker_leaves_redispatch(void **state)
 static void
 test_broker_restart_retry(void **state)
 {
-    s_env_t *e = *state;
-    s_broker_start(&e->b);
-    s_client_new(e, 200);
+    t_env_t *e = *state;
+    t_broker_start(&e->b);
+    t_client_new(e, 200);
     uint8_t ids[10][XGW_GWP_MSGID_LEN];
     for (int i = 0; i < 10; i++) {
         char body[16];
         snprintf(body, sizeof body, "r%d", i);
-        assert_int_equal(s_send(e, "later", NULL, 9000, body, NULL, ids[i]), 0);
+        assert_int_equal(t_send(e, "later", NULL, 9000, body, NULL, ids[i]), 0);
     }
-    s_run_for(e, 300); /* queued at the broker, which has no worker */
+    t_run_for(e, 300); /* queued at the broker, which has no worker */
     assert_int_equal(e->nreplies, 0);
 
     /* The broker goes away and forgets them; a new one binds the same
      * endpoints. The client notices the silence and re-sends the same
      * msg_ids. */
-    s_broker_stop(&e->b);
-    s_run_for(e, 500);
+    t_broker_stop(&e->b);
+    t_run_for(e, 500);
     assert_int_equal(e->nreplies, 0);
-    s_broker_start(&e->b);
-    s_worker_add(e, "later", "later.00", 10, S_ECHO);
-    assert_int_equal(s_run_until_replies(e, 10, 6000), 10);
+    t_broker_start(&e->b);
+    t_worker_add(e, "later", "later.00", 10, T_ECHO);
+    assert_int_equal(t_run_until_replies(e, 10, 6000), 10);
     for (int i = 0; i < 10; i++) {
-        xgw_reply_t *r = s_reply_for(e, ids[i]);
+        xgw_reply_t *r = t_reply_for(e, ids[i]);
         assert_non_null(r);
         assert_int_equal(r->status, 200);
         assert_true(r->attempts >= 2);
@@ -623,28 +623,28 @@ test_broker_restart_retry(void **state)
 static void
 test_worker_dedup_across_restart(void **state)
 {
-    s_env_t *e = *state;
-    s_broker_start(&e->b);
-    s_wk_t *wk = s_worker_add(e, "once", "once.00", 10, S_HOLD);
-    s_client_new(e, 200);
+    t_env_t *e = *state;
+    t_broker_start(&e->b);
+    t_wk_t *wk = t_worker_add(e, "once", "once.00", 10, T_HOLD);
+    t_client_new(e, 200);
     uint8_t ids[3][XGW_GWP_MSGID_LEN];
     for (int i = 0; i < 3; i++) {
         char body[16];
         snprintf(body, sizeof body, "m%d", i);
-        assert_int_equal(s_send(e, "once", NULL, 9000, body, NULL, ids[i]), 0);
+        assert_int_equal(t_send(e, "once", NULL, 9000, body, NULL, ids[i]), 0);
     }
-    assert_int_equal(s_run_until_held(e, wk, 3, 2000), 3);
+    assert_int_equal(t_run_until_held(e, wk, 3, 2000), 3);
 
-    s_broker_stop(&e->b);
-    s_run_for(e, 50);
-    s_release(wk, 201, "done-", NULL); /* cached; the FINALs go nowhere */
-    wk->mode = S_FAIL;                 /* anything handed over again fails */
-    s_run_for(e, 400);
+    t_broker_stop(&e->b);
+    t_run_for(e, 50);
+    t_release(wk, 201, "done-", NULL); /* cached; the FINALs go nowhere */
+    wk->mode = T_FAIL;                 /* anything handed over again fails */
+    t_run_for(e, 400);
     assert_int_equal(e->nreplies, 0);
-    s_broker_start(&e->b);
-    assert_int_equal(s_run_until_replies(e, 3, 6000), 3);
+    t_broker_start(&e->b);
+    assert_int_equal(t_run_until_replies(e, 3, 6000), 3);
     for (int i = 0; i < 3; i++) {
-        xgw_reply_t *r = s_reply_for(e, ids[i]);
+        xgw_reply_t *r = t_reply_for(e, ids[i]);
         assert_non_null(r);
         assert_int_equal(r->status, 201);
         char body[16];
@@ -668,11 +668,11 @@ typedef struct {
     void *h;
     xgw_gwp_view_t worker_id;
     uint8_t id_buf[256];
-} s_fake_t;
+} t_fake_t;
 
 /* Receives the next command from the worker within 2 s. */
 static void
-s_fake_recv(s_fake_t *f, xgw_gwp_inbox_t *inbox, xgw_gwp_t *m)
+t_fake_recv(t_fake_t *f, xgw_gwp_inbox_t *inbox, xgw_gwp_t *m)
 {
     int64_t end = zclock_mono() + 2000;
     for (;;) {
@@ -692,10 +692,10 @@ s_fake_recv(s_fake_t *f, xgw_gwp_inbox_t *inbox, xgw_gwp_t *m)
 
 /* Receives commands until one that is not a HEARTBEAT. */
 static void
-s_fake_recv_cmd(s_fake_t *f, xgw_gwp_inbox_t *inbox, xgw_gwp_t *m)
+t_fake_recv_cmd(t_fake_t *f, xgw_gwp_inbox_t *inbox, xgw_gwp_t *m)
 {
     for (;;) {
-        s_fake_recv(f, inbox, m);
+        t_fake_recv(f, inbox, m);
         if (m->cmd != XGW_GWP_HEARTBEAT)
             return;
         xgw_gwp_inbox_close(inbox);
@@ -703,7 +703,7 @@ s_fake_recv_cmd(s_fake_t *f, xgw_gwp_inbox_t *inbox, xgw_gwp_t *m)
 }
 
 static void
-s_fake_request(s_fake_t *f, const char *client, const uint8_t id[XGW_GWP_MSGID_LEN],
+t_fake_request(t_fake_t *f, const char *client, const uint8_t id[XGW_GWP_MSGID_LEN],
                const char *body)
 {
     xgw_gwp_t m;
@@ -722,7 +722,7 @@ s_fake_request(s_fake_t *f, const char *client, const uint8_t id[XGW_GWP_MSGID_L
 /* Lets the worker read what was sent; returns the request it hands out, if
  * any, within ms. */
 static xgw_request_t *
-s_worker_poll(xgw_worker_t *w, int64_t ms)
+t_worker_poll(xgw_worker_t *w, int64_t ms)
 {
     int64_t end = zclock_mono() + ms;
     xgw_request_t *req = NULL;
@@ -739,7 +739,7 @@ static void
 test_worker_dedup_fake_broker(void **state)
 {
     (void)state;
-    s_fake_t f;
+    t_fake_t f;
     memset(&f, 0, sizeof f);
     f.sock = zsock_new(ZMQ_ROUTER);
     assert_non_null(f.sock);
@@ -755,7 +755,7 @@ test_worker_dedup_fake_broker(void **state)
 
     xgw_gwp_inbox_t in;
     xgw_gwp_t m;
-    s_fake_recv_cmd(&f, &in, &m);
+    t_fake_recv_cmd(&f, &in, &m);
     assert_int_equal(m.cmd, XGW_GWP_READY);
     assert_string_equal(m.service, "dd");
     assert_string_equal(m.instance, "dd.07");
@@ -767,8 +767,8 @@ test_worker_dedup_fake_broker(void **state)
     memset(y, 0x22, sizeof y);
 
     /* First sighting: handed to the caller, answered. */
-    s_fake_request(&f, "client-1", x, "body-x");
-    xgw_request_t *req = s_worker_poll(w, 2000);
+    t_fake_request(&f, "client-1", x, "body-x");
+    xgw_request_t *req = t_worker_poll(w, 2000);
     assert_non_null(req);
     assert_memory_equal(req->msg_id, x, sizeof x);
     assert_int_equal(req->client_len, strlen("client-1"));
@@ -777,7 +777,7 @@ test_worker_dedup_fake_broker(void **state)
     assert_int_equal(xgw_worker_reply(w, &req, 202, "cached-x", 8), 0);
     assert_null(req);
     assert_int_equal(xgw_worker_in_flight(w), 0);
-    s_fake_recv_cmd(&f, &in, &m);
+    t_fake_recv_cmd(&f, &in, &m);
     assert_int_equal(m.cmd, XGW_GWP_FINAL);
     assert_memory_equal(m.msg_id, x, sizeof x);
     assert_int_equal(m.status, 202);
@@ -790,9 +790,9 @@ test_worker_dedup_fake_broker(void **state)
     /* The repeat (the client came back through another connection): the
      * cached FINAL, addressed to the new client id, and nothing for the
      * caller. */
-    s_fake_request(&f, "client-2", x, "body-x");
-    assert_null(s_worker_poll(w, 200));
-    s_fake_recv_cmd(&f, &in, &m);
+    t_fake_request(&f, "client-2", x, "body-x");
+    assert_null(t_worker_poll(w, 200));
+    t_fake_recv_cmd(&f, &in, &m);
     assert_int_equal(m.cmd, XGW_GWP_FINAL);
     assert_memory_equal(m.msg_id, x, sizeof x);
     assert_int_equal(m.status, 202);
@@ -802,13 +802,13 @@ test_worker_dedup_fake_broker(void **state)
     xgw_gwp_inbox_close(&in);
 
     /* A repeat while the first is still being worked on is swallowed. */
-    s_fake_request(&f, "client-1", y, "body-y");
-    req = s_worker_poll(w, 2000);
+    t_fake_request(&f, "client-1", y, "body-y");
+    req = t_worker_poll(w, 2000);
     assert_non_null(req);
-    s_fake_request(&f, "client-1", y, "body-y");
-    assert_null(s_worker_poll(w, 200));
+    t_fake_request(&f, "client-1", y, "body-y");
+    assert_null(t_worker_poll(w, 200));
     assert_int_equal(xgw_worker_reply(w, &req, 200, "y", 1), 0);
-    s_fake_recv_cmd(&f, &in, &m);
+    t_fake_recv_cmd(&f, &in, &m);
     assert_int_equal(m.cmd, XGW_GWP_FINAL);
     assert_memory_equal(m.msg_id, y, sizeof y);
     xgw_gwp_inbox_close(&in);
@@ -826,8 +826,8 @@ test_worker_dedup_fake_broker(void **state)
     d.side = XGW_GWP_WORKER;
     d.cmd = XGW_GWP_DISCONNECT;
     assert_int_equal(xgw_gwp_send(f.h, &f.worker_id, &d), 0);
-    assert_null(s_worker_poll(w, 200));
-    s_fake_recv_cmd(&f, &in, &m);
+    assert_null(t_worker_poll(w, 200));
+    t_fake_recv_cmd(&f, &in, &m);
     assert_int_equal(m.cmd, XGW_GWP_READY);
     assert_string_equal(m.instance, "dd.07");
     xgw_gwp_inbox_close(&in);
@@ -835,12 +835,12 @@ test_worker_dedup_fake_broker(void **state)
     /* Garbage from the broker is ignored. */
     assert_true(zmq_send(f.h, f.worker_id.data, f.worker_id.size, ZMQ_SNDMORE) >= 0);
     assert_true(zmq_send(f.h, "junk", 4, 0) == 4);
-    assert_null(s_worker_poll(w, 200));
+    assert_null(t_worker_poll(w, 200));
 
     /* CREDIT goes out as sent; destroy says DISCONNECT. */
     assert_int_equal(xgw_worker_set_credit(w, 0), 0);
     assert_int_equal(xgw_worker_set_credit(w, XGW_GWP_CREDIT_MAX + 1), XGW_ERANGE);
-    s_fake_recv_cmd(&f, &in, &m);
+    t_fake_recv_cmd(&f, &in, &m);
     assert_int_equal(m.cmd, XGW_GWP_CREDIT);
     assert_int_equal(m.credit, 0);
     xgw_gwp_inbox_close(&in);
@@ -848,7 +848,7 @@ test_worker_dedup_fake_broker(void **state)
     assert_int_equal(ws.reconnects, 1);
     xgw_worker_destroy(&w);
     assert_null(w);
-    s_fake_recv_cmd(&f, &in, &m);
+    t_fake_recv_cmd(&f, &in, &m);
     assert_int_equal(m.cmd, XGW_GWP_DISCONNECT);
     xgw_gwp_inbox_close(&in);
     zsock_destroy(&f.sock);
@@ -872,15 +872,13 @@ main(void)
 {
     xgw_log_set_level(XGW_LOG_WARN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_round_trip, s_setup_inproc, s_teardown),
-        cmocka_unit_test_setup_teardown(test_affinity, s_setup_inproc, s_teardown),
-        cmocka_unit_test_setup_teardown(test_queue_full_503, s_setup_inproc, s_teardown),
-        cmocka_unit_test_setup_teardown(test_deadline_504, s_setup_inproc, s_teardown),
-        cmocka_unit_test_setup_teardown(test_worker_leaves_redispatch, s_setup_inproc,
-                                        s_teardown),
-        cmocka_unit_test_setup_teardown(test_broker_restart_retry, s_setup_ipc, s_teardown),
-        cmocka_unit_test_setup_teardown(test_worker_dedup_across_restart, s_setup_ipc,
-                                        s_teardown),
+        cmocka_unit_test_setup_teardown(test_round_trip, t_setup_inproc, t_teardown),
+        cmocka_unit_test_setup_teardown(test_affinity, t_setup_inproc, t_teardown),
+        cmocka_unit_test_setup_teardown(test_queue_full_503, t_setup_inproc, t_teardown),
+        cmocka_unit_test_setup_teardown(test_deadline_504, t_setup_inproc, t_teardown),
+        cmocka_unit_test_setup_teardown(test_worker_leaves_redispatch, t_setup_inproc, t_teardown),
+        cmocka_unit_test_setup_teardown(test_broker_restart_retry, t_setup_ipc, t_teardown),
+        cmocka_unit_test_setup_teardown(test_worker_dedup_across_restart, t_setup_ipc, t_teardown),
         cmocka_unit_test(test_worker_dedup_fake_broker),
         cmocka_unit_test(test_constructor_arguments),
     };

@@ -20,7 +20,7 @@
 static int
 s_print_reply(xgwctl_t *ctl, const Xgw__V1__AdminReply *ar)
 {
-    for (size_t i = 0; i < ar->n_warnings; i++)
+    for (size_t i = 0; ar->code == 0 && i < ar->n_warnings; i++)
         fprintf(stderr, "xgwctl: warning: %s\n", ar->warnings[i]);
     if (ar->code != 0) {
         fprintf(stderr, "xgwctl: %s\n", ar->message);

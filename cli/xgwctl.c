@@ -16,6 +16,7 @@
  * NULL name. */
 static const xgwctl_cmd_t *const s_tables[] = {
     xgwctl_status_cmds,
+    xgwctl_cert_cmds,
     xgwctl_policy_cmds,
 };
 

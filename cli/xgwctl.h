@@ -54,6 +54,7 @@ void xgwctl_json_string(FILE *out, const char *s);
 
 /* The command tables of each command file. */
 extern const xgwctl_cmd_t xgwctl_status_cmds[];
+extern const xgwctl_cmd_t xgwctl_cert_cmds[];
 extern const xgwctl_cmd_t xgwctl_policy_cmds[];
 
 #endif

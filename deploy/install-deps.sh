@@ -18,7 +18,7 @@ PACKAGES=(
     libstrophe-dev libsofia-sip-ua-dev libssl-dev libexpat1-dev
     libc-ares-dev libsqlite3-dev
     # tests
-    libcmocka-dev
+    libcmocka-dev sqlite3 clang-format
     # run, operate, test the process group
     supervisor prometheus curl python3 openssl
 )

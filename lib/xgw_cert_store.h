@@ -75,11 +75,11 @@ typedef struct {
     int pending;     /* a CSR waiting for its certificate */
     char origin[16]; /* "request", "import", "pkcs12", "self-signed", "first-run" */
     int64_t created;
-    X509 *leaf;              /* NULL while pending */
-    STACK_OF(X509) * chain;  /* intermediates (may be empty) */
-    X509_REQ *csr;           /* pending entries (and imported requests) */
-    xgw_strv_t dns;          /* DNS SANs (of the leaf, or requested) */
-    char key_type[16];       /* "rsa2048", "p256", ... */
+    X509 *leaf;                 /* NULL while pending */
+    STACK_OF(X509) * chain;     /* intermediates (may be empty) */
+    X509_REQ *csr;              /* pending entries (and imported requests) */
+    xgw_strv_t dns;             /* DNS SANs (of the leaf, or requested) */
+    char key_type[16];          /* "rsa2048", "p256", ... */
     char fpr[XGW_X509_FPR_LEN]; /* "" while pending */
     int64_t not_before, not_after;
     char subject[256];
@@ -145,8 +145,8 @@ const char *xgw_cert_store_trust_path(const xgw_cert_store_t *self);
 const char *xgw_cert_store_dialback_path(const xgw_cert_store_t *self);
 const char *xgw_cert_store_sip_tls_dir(const xgw_cert_store_t *self);
 /* Writes <store>/<id>/<file> into buf. */
-void xgw_cert_store_path(const xgw_cert_store_t *self, const char *id, const char *file,
-                         char *buf, size_t len);
+void xgw_cert_store_path(const xgw_cert_store_t *self, const char *id, const char *file, char *buf,
+                         size_t len);
 
 /* ---- Operations ------------------------------------------------------------ */
 
@@ -181,8 +181,8 @@ int xgw_cert_store_import_pkcs12(xgw_cert_store_t *self, const uint8_t *der, siz
  * "first-run". */
 int xgw_cert_store_self_signed(xgw_cert_store_t *self, const char *domain, const xgw_strv_t *sans,
                                const char *key_type, int days, const char *origin, int64_t now,
-                               char id_out[XGW_CERT_ID_LEN + 1], xgw_cert_notes_t *notes,
-                               char *why, size_t whylen);
+                               char id_out[XGW_CERT_ID_LEN + 1], xgw_cert_notes_t *notes, char *why,
+                               size_t whylen);
 
 /* Assigns certificate id to usage ("xmpp"|"sip") for domain (a served
  * domain) or, with domain NULL or "", as the default. Refuses pending,
@@ -212,8 +212,7 @@ int xgw_cert_store_trust_remove(xgw_cert_store_t *self, const char *id, const ch
 /* Rotates the dialback secret: a new random one, or the content of the
  * configured secret file (refused when it did not change). The previous
  * secret keeps verifying for the overlap window. */
-int xgw_cert_store_dialback_rotate(xgw_cert_store_t *self, int64_t now, char *why,
-                                   size_t whylen);
+int xgw_cert_store_dialback_rotate(xgw_cert_store_t *self, int64_t now, char *why, size_t whylen);
 
 /* Drops the previous dialback secret when its window has passed. Returns 1
  * if the store changed, 0 if not, negative on a write failure. */
@@ -229,16 +228,16 @@ typedef enum {
 
 /* Called once per finding: domain and usage it concerns, the certificate id
  * ("" when none), and one line in words. */
-typedef void (*xgw_cert_check_fn)(void *ud, const char *domain, const char *usage,
-                                  const char *id, xgw_cert_check_level_t level, const char *text);
+typedef void (*xgw_cert_check_fn)(void *ud, const char *domain, const char *usage, const char *id,
+                                  xgw_cert_check_level_t level, const char *text);
 
 /* For every served domain and usage: is there an assigned certificate that
  * is valid now, names the domain as a DNS SAN, has a key of at least RSA
  * 2048 / P-256, allows serverAuth, whose chain verifies against the trust
  * bundle, and whose key file is present (mode 0600) and matches? Warns when
  * it expires within warn_s. Returns the number of problems. */
-int xgw_cert_store_check(xgw_cert_store_t *self, int64_t now, int64_t warn_s,
-                         xgw_cert_check_fn fn, void *ud);
+int xgw_cert_store_check(xgw_cert_store_t *self, int64_t now, int64_t warn_s, xgw_cert_check_fn fn,
+                         void *ud);
 
 /* State of entry e at now: "pending", "valid", "expired", "not-yet-valid". */
 const char *xgw_cert_store_state(const xgw_cert_entry_t *e, int64_t now);

@@ -25,6 +25,8 @@ typedef struct {
     int64_t next_retry;  /* monotonic ms */
 } s_pending_t;
 
+#define S_UNSENT_FIRST_MS 5
+
 struct xgw_client {
     zsock_t *sock;
     void *handle; /* libzmq socket */
@@ -36,6 +38,10 @@ struct xgw_client {
     int64_t next_scan;
     int broker_up;
     int ever_up;
+    /* ZMQ_IMMEDIATE makes a send fail while the connection is still being
+     * set up (or the broker is away): try again soon, backing off. */
+    int64_t unsent_backoff_ms;
+    int64_t hb_backoff_ms; /* the same for heartbeats, capped at the interval */
     xgw_client_stats_t stats;
 };
 
@@ -99,6 +105,8 @@ xgw_client_new(const char *endpoint, const xgw_client_opts_t *opts)
     self->last_heard = now;
     self->last_hb_sent = 0;
     self->next_scan = now;
+    self->unsent_backoff_ms = S_UNSENT_FIRST_MS;
+    self->hb_backoff_ms = S_UNSENT_FIRST_MS;
     return self;
 fail:
     xgw_client_destroy(&self);
@@ -139,10 +147,14 @@ s_transmit(xgw_client_t *self, s_pending_t *p, int64_t now)
             self->stats.resent++;
         p->attempts++;
         p->unsent = 0;
+        p->next_retry = now + p->interval_ms;
+        self->unsent_backoff_ms = S_UNSENT_FIRST_MS;
     } else {
         p->unsent = 1;
+        p->next_retry = now + self->unsent_backoff_ms;
+        if (self->unsent_backoff_ms < self->opts.retry_ms)
+            self->unsent_backoff_ms *= 2;
     }
-    p->next_retry = now + p->interval_ms;
     if (p->next_retry < self->next_scan)
         self->next_scan = p->next_retry;
 }
@@ -317,8 +329,14 @@ xgw_client_tick(xgw_client_t *self)
         memset(&m, 0, sizeof m);
         m.side = XGW_GWP_CLIENT;
         m.cmd = XGW_GWP_HEARTBEAT;
-        (void)xgw_gwp_send(self->handle, NULL, &m);
-        self->last_hb_sent = now;
+        if (xgw_gwp_send(self->handle, NULL, &m) == 0) {
+            self->last_hb_sent = now;
+            self->hb_backoff_ms = S_UNSENT_FIRST_MS;
+        } else { /* not connected yet: try again soon, backing off */
+            self->last_hb_sent = now - hb + self->hb_backoff_ms;
+            if (self->hb_backoff_ms < hb)
+                self->hb_backoff_ms *= 2;
+        }
     }
     if (self->broker_up && now - self->last_heard > hb * self->opts.liveness) {
         self->broker_up = 0;
@@ -348,7 +366,10 @@ xgw_client_tick(xgw_client_t *self)
                 continue;
             }
             if (now >= cur->next_retry) {
-                cur->interval_ms *= 2;
+                /* A request that never left is not a retry: keep its
+                 * interval. */
+                if (!cur->unsent)
+                    cur->interval_ms *= 2;
                 s_transmit(self, cur, now);
             }
             int64_t due = cur->next_retry;

@@ -94,12 +94,12 @@ typedef struct xgw_settings_policyd {
 typedef struct xgw_settings_certd {
     int64_t metrics_port;
     int64_t credit;
-    int64_t publish_interval_ms;                /* heartbeat of the cert_updates PUB */
-    int64_t dialback_overlap_ms;                /* old dialback secret still verifies */
+    int64_t publish_interval_ms;                    /* heartbeat of the cert_updates PUB */
+    int64_t dialback_overlap_ms;                    /* old dialback secret still verifies */
     char dialback_secret_file[XGW_CONFIG_PATH_MAX]; /* "" = certd generates the secret */
-    char system_ca_file[XGW_CONFIG_PATH_MAX];   /* "" = no system CAs in the trust store */
-    int64_t expiry_warning_ms;                  /* cert check warns this long before expiry */
-    char tls_probe[XGW_CONFIG_ADDR_MAX];        /* "" = off; HOST:PORT of the TLS probe */
+    char system_ca_file[XGW_CONFIG_PATH_MAX];       /* "" = no system CAs in the trust store */
+    int64_t expiry_warning_ms;                      /* cert check warns this long before expiry */
+    char tls_probe[XGW_CONFIG_ADDR_MAX];            /* "" = off; HOST:PORT of the TLS probe */
 } xgw_settings_certd_t;
 
 typedef struct xgw_settings_xgwctl {

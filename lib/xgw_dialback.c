@@ -41,8 +41,8 @@ s_hex(const uint8_t *in, size_t n, char *out)
 }
 
 int
-xgw_dialback_key(const uint8_t *secret, size_t len, const char *receiving,
-                 const char *originating, const char *stream_id, char out[XGW_DIALBACK_KEY_HEX + 1])
+xgw_dialback_key(const uint8_t *secret, size_t len, const char *receiving, const char *originating,
+                 const char *stream_id, char out[XGW_DIALBACK_KEY_HEX + 1])
 {
     if (!secret || len == 0 || !receiving || !originating || !stream_id || !out)
         return XGW_EINVAL;
@@ -58,8 +58,8 @@ xgw_dialback_key(const uint8_t *secret, size_t len, const char *receiving,
     snprintf(msg, mlen, "%s %s %s", receiving, originating, stream_id);
     uint8_t mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
-    uint8_t *r = HMAC(EVP_sha256(), hexkey, (int)strlen(hexkey), (const uint8_t *)msg,
-                      strlen(msg), mac, &maclen);
+    uint8_t *r = HMAC(EVP_sha256(), hexkey, (int)strlen(hexkey), (const uint8_t *)msg, strlen(msg),
+                      mac, &maclen);
     free(msg);
     OPENSSL_cleanse(digest, sizeof digest);
     OPENSSL_cleanse(hexkey, sizeof hexkey);
@@ -236,8 +236,8 @@ xgw_dialback_ring_save(const xgw_dialback_ring_t *self, const char *path)
 }
 
 int
-xgw_dialback_ring_rotate(xgw_dialback_ring_t *self, const uint8_t *secret, size_t len,
-                         int64_t now, int64_t overlap_s)
+xgw_dialback_ring_rotate(xgw_dialback_ring_t *self, const uint8_t *secret, size_t len, int64_t now,
+                         int64_t overlap_s)
 {
     if (!self || !secret || len == 0 || len > XGW_DIALBACK_SECRET_MAX || overlap_s < 0)
         return XGW_EINVAL;
@@ -298,8 +298,8 @@ xgw_dialback_ring_verify(const xgw_dialback_ring_t *self, int64_t now, const cha
         return 0;
     char expect[XGW_DIALBACK_KEY_HEX + 1];
     if (self->current.bytes &&
-        xgw_dialback_key(self->current.bytes, self->current.len, receiving, originating,
-                         stream_id, expect) == 0 &&
+        xgw_dialback_key(self->current.bytes, self->current.len, receiving, originating, stream_id,
+                         expect) == 0 &&
         s_key_equal(expect, key))
         return 1;
     if (self->previous.bytes && now < self->previous.when &&

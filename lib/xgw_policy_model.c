@@ -5,6 +5,7 @@
 #include "xgw_policy_model.h"
 #include "xgw_error.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -220,7 +221,7 @@ xgw_domain_normalize(const char *in, char *out, char *err, size_t errlen)
             return s_fail(XGW_EINVAL, err, errlen,
                           "domain \"%s\" may only contain letters, digits, '-' and '.'", in);
         if (++label > 63)
-            return s_fail(XGW_EINVAL, err, errlen,
+            return s_fail(XGW_ETOOBIG, err, errlen,
                           "domain \"%s\" has a label longer than 63 characters", in);
         buf[i] = (char)tolower(uc);
     }
@@ -339,15 +340,27 @@ xgw_description_check(const char *in, char *err, size_t errlen)
     const unsigned char *p = (const unsigned char *)in;
     for (size_t i = 0; i < n;) {
         unsigned char c = p[i];
-        size_t len = c < 0x80             ? 1
-                     : (c & 0xe0) == 0xc0 ? 2
-                     : (c & 0xf0) == 0xe0 ? 3
-                     : (c & 0xf8) == 0xf0 ? 4
-                                          : 0;
-        if (len == 0 || i + len > n || (len == 2 && c < 0xc2))
+        size_t len = c < 0x80                 ? 1
+                     : c >= 0xc2 && c <= 0xdf ? 2
+                     : c >= 0xe0 && c <= 0xef ? 3
+                     : c >= 0xf0 && c <= 0xf4 ? 4
+                                              : 0;
+        if (len == 0 || i + len > n)
             return s_fail(XGW_EINVAL, err, errlen, "description is not valid UTF-8");
+        /* RFC 3629 table: no overlong forms, no surrogates, nothing past
+         * U+10FFFF. */
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+        else if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
         for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
+            unsigned char b = p[i + k];
+            if (k == 1 ? (b < lo || b > hi) : (b & 0xc0) != 0x80)
                 return s_fail(XGW_EINVAL, err, errlen, "description is not valid UTF-8");
         }
         if (len == 1 && (c < 0x20 || c == 0x7f))
@@ -378,15 +391,17 @@ xgw_proxy_normalize(const char *in, char *out, char *err, size_t errlen)
             return s_fail(XGW_EINVAL, err, errlen, "proxy \"%s\": port %s", in, perr);
     }
     char norm[XGW_DOMAIN_MAX + 1];
-    int is_ipv4 = 1, dots = 0;
+    int all_digits_dots = 1;
     for (size_t i = 0; i < hl; i++) {
-        if (host[i] == '.')
-            dots++;
-        else if (!isdigit((unsigned char)host[i]))
-            is_ipv4 = 0;
+        if (host[i] != '.' && !isdigit((unsigned char)host[i]))
+            all_digits_dots = 0;
     }
-    if (is_ipv4 && dots == 3 && hl <= 15) {
-        memcpy(norm, host, hl + 1);
+    struct in_addr a4;
+    if (all_digits_dots) {
+        /* Looks numeric: it must be a dotted-quad IPv4 address. */
+        if (inet_pton(AF_INET, host, &a4) != 1)
+            return s_fail(XGW_EINVAL, err, errlen, "proxy \"%s\" is not a valid IPv4 address", in);
+        inet_ntop(AF_INET, &a4, norm, sizeof norm);
     } else {
         char derr[256];
         if (xgw_domain_normalize(host, norm, derr, sizeof derr) != 0)
@@ -437,8 +452,13 @@ xgw_domain_list_parse(const char *in, char out[][XGW_DOMAIN_MAX + 1], size_t max
         p += len;
         while (*p == ' ')
             p++;
-        if (*p == ',')
+        if (*p == ',') {
             p++;
+            while (*p == ' ')
+                p++;
+            if (*p == '\0')
+                return s_fail(XGW_EINVAL, err, errlen, "empty entry in the domain list \"%s\"", in);
+        }
     }
     *n = count;
     return 0;

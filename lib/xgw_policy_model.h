@@ -118,7 +118,8 @@ int xgw_parse_uint(const char *text, uint32_t min, uint32_t max, uint32_t *out, 
 int xgw_domain_normalize(const char *in, char *out, char *err, size_t errlen);
 
 /* Deny-list pattern: a domain, or "*." followed by a domain (every
- * subdomain of it, not the domain itself). Normalized into out. */
+ * subdomain of it, not the domain itself). Normalized into out, which must
+ * hold XGW_DOMAIN_MAX + 3 bytes (the "*." comes on top of a domain). */
 int xgw_deny_pattern_normalize(const char *in, char *out, char *err, size_t errlen);
 
 /* SIP address of a local user: "sip:user@domain", "sips:user@domain" or

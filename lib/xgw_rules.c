@@ -849,7 +849,8 @@ s_bare(const char *in, char *bare, const char **domain)
     size_t ll = (size_t)(at - p);
     const char *d = at + 1;
     size_t dl = strcspn(d, "/;?>");
-    if (dl == 0 || ll + 1 + dl > XGW_ADDRESS_MAX)
+    /* Never truncate: a cut-down domain could match a partner it is not. */
+    if (dl == 0 || dl > XGW_DOMAIN_MAX || ll + 1 + dl > XGW_ADDRESS_MAX)
         return XGW_EINVAL;
     memcpy(bare, p, ll);
     bare[ll] = '@';

@@ -477,7 +477,7 @@ s_is_text(const char *p, size_t len)
 }
 
 int
-xgw_x509_parse_chain(const char *pem, size_t len, STACK_OF(X509) **out, char *why, size_t whylen)
+xgw_x509_parse_chain(const char *pem, size_t len, STACK_OF(X509) * *out, char *why, size_t whylen)
 {
     *out = NULL;
     if (!pem || len == 0) {
@@ -509,7 +509,8 @@ xgw_x509_parse_chain(const char *pem, size_t len, STACK_OF(X509) **out, char *wh
             if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
                 break; /* no more blocks */
             s_why(why, whylen, "damaged PEM certificate block (certificate %d): %s",
-                  sk_X509_num(sk) + 1, ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "");
+                  sk_X509_num(sk) + 1,
+                  ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "");
             rc = XGW_EINVAL;
             break;
         }
@@ -564,9 +565,14 @@ xgw_x509_parse_key(const char *pem, size_t len, char *why, size_t whylen)
         s_why(why, whylen, "not a PEM private key");
         return NULL;
     }
+    if (!memmem(pem, len, "-----BEGIN ", 11) || !memmem(pem, len, "PRIVATE KEY-----", 16)) {
+        s_why(why, whylen, "no PEM private key found");
+        return NULL;
+    }
     if (memmem(pem, len, "ENCRYPTED", 9)) {
-        s_why(why, whylen, "the private key is encrypted; decrypt it first (openssl pkey -in "
-                           "FILE -out PLAIN)");
+        s_why(why, whylen,
+              "the private key is encrypted; decrypt it first (openssl pkey -in "
+              "FILE -out PLAIN)");
         return NULL;
     }
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
@@ -590,7 +596,7 @@ xgw_x509_parse_key(const char *pem, size_t len, char *why, size_t whylen)
 
 int
 xgw_x509_parse_pkcs12(const uint8_t *der, size_t len, const char *password, EVP_PKEY **key,
-                      X509 **leaf, STACK_OF(X509) **chain, char *why, size_t whylen)
+                      X509 **leaf, STACK_OF(X509) * *chain, char *why, size_t whylen)
 {
     *key = NULL;
     *leaf = NULL;
@@ -624,8 +630,9 @@ xgw_x509_parse_pkcs12(const uint8_t *der, size_t len, const char *password, EVP_
     PKCS12_free(p12);
     ERR_clear_error();
     if (!ok) {
-        s_why(why, whylen, "cannot read the PKCS#12 file (damaged, or an algorithm this build "
-                           "does not support)");
+        s_why(why, whylen,
+              "cannot read the PKCS#12 file (damaged, or an algorithm this build "
+              "does not support)");
         return XGW_EINVAL;
     }
     if (!k || !x) {
@@ -930,8 +937,7 @@ xgw_x509_csr_new(EVP_PKEY *k, const char *cn, const xgw_strv_t *sans)
 }
 
 X509 *
-xgw_x509_self_signed_new(EVP_PKEY *k, const char *cn, const xgw_strv_t *sans, int64_t now,
-                         int days)
+xgw_x509_self_signed_new(EVP_PKEY *k, const char *cn, const xgw_strv_t *sans, int64_t now, int days)
 {
     if (!k || !cn || !s_sans_ok(sans) || days < 1 || days > 3650)
         return NULL;
@@ -1000,7 +1006,7 @@ s_bio_string(BIO *b)
 }
 
 char *
-xgw_x509_chain_pem(X509 *leaf, STACK_OF(X509) *chain)
+xgw_x509_chain_pem(X509 *leaf, STACK_OF(X509) * chain)
 {
     BIO *b = BIO_new(BIO_s_mem());
     if (!b)

@@ -98,7 +98,7 @@ void xgw_x509_names_free(xgw_x509_names_t *n);
  * sk_X509_pop_free(*out, X509_free)). On failure returns XGW_EINVAL with a
  * reason ("no PEM certificate found", "damaged PEM block", ...) and *out
  * NULL. */
-int xgw_x509_parse_chain(const char *pem, size_t len, STACK_OF(X509) **out, char *why,
+int xgw_x509_parse_chain(const char *pem, size_t len, STACK_OF(X509) * *out, char *why,
                          size_t whylen);
 
 /* Parses one unencrypted PEM private key. Returns the key (caller frees with
@@ -112,7 +112,7 @@ EVP_PKEY *xgw_x509_parse_key(const char *pem, size_t len, char *why, size_t whyl
  * wrong password ("wrong password for the PKCS#12 file"), or a bundle
  * without key or certificate; nothing is returned then. */
 int xgw_x509_parse_pkcs12(const uint8_t *der, size_t len, const char *password, EVP_PKEY **key,
-                          X509 **leaf, STACK_OF(X509) **chain, char *why, size_t whylen);
+                          X509 **leaf, STACK_OF(X509) * *chain, char *why, size_t whylen);
 
 /* ---- Facts --------------------------------------------------------- */
 
@@ -167,7 +167,7 @@ X509 *xgw_x509_self_signed_new(EVP_PKEY *k, const char *cn, const xgw_strv_t *sa
  * use xgw_cert_fs_free_secret(p, strlen(p) + 1) so the copy is wiped).
  * NULL on failure. chain_pem writes leaf then the stack, either may be
  * NULL. */
-char *xgw_x509_chain_pem(X509 *leaf, STACK_OF(X509) *chain);
+char *xgw_x509_chain_pem(X509 *leaf, STACK_OF(X509) * chain);
 char *xgw_x509_key_pem(EVP_PKEY *k);
 char *xgw_x509_csr_pem(X509_REQ *req);
 

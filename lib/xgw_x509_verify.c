@@ -207,8 +207,8 @@ xgw_x509_match_domain(X509 *leaf, const char *domain, char *why, size_t whylen)
 static void
 s_count(xgw_x509_verdict_t v)
 {
-    xgw_family_t *f = xgw_metrics_counter(
-        "xgw_cert_validations_total", "Peer certificate validations, by verdict.", "verdict");
+    xgw_family_t *f = xgw_metrics_counter("xgw_cert_validations_total",
+                                          "Peer certificate validations, by verdict.", "verdict");
     xgw_series_inc(xgw_family_series(f, xgw_x509_verdict_name(v)));
 }
 
@@ -242,8 +242,7 @@ s_map_error(int err, int depth, X509 *cur, char *reason, size_t len)
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-        s_why(reason, len, "unknown CA: no chain from %s to a trusted anchor",
-              s_depth_name(depth));
+        s_why(reason, len, "unknown CA: no chain from %s to a trusted anchor", s_depth_name(depth));
         return XGW_X509_UNTRUSTED;
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
         s_why(reason, len, "the certificate is self-signed and not a trusted anchor");
@@ -285,8 +284,8 @@ s_map_error(int err, int depth, X509 *cur, char *reason, size_t len)
 }
 
 xgw_x509_verdict_t
-xgw_x509_verify_peer(X509 *leaf, STACK_OF(X509) * untrusted, X509_STORE *trust,
-                     const char *domain, int64_t now, char *reason, size_t reason_len)
+xgw_x509_verify_peer(X509 *leaf, STACK_OF(X509) * untrusted, X509_STORE *trust, const char *domain,
+                     int64_t now, char *reason, size_t reason_len)
 {
     if (reason && reason_len > 0)
         reason[0] = '\0';
@@ -344,7 +343,8 @@ xgw_x509_verify_peer(X509 *leaf, STACK_OF(X509) * untrusted, X509_STORE *trust,
         return s_done(XGW_X509_BAD_USAGE);
     }
     uint32_t ku = X509_get_key_usage(leaf);
-    if (ku != UINT32_MAX && !(ku & (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT))) {
+    if (ku != UINT32_MAX &&
+        !(ku & (KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT))) {
         s_why(reason, reason_len, "the certificate's key usage does not allow TLS");
         return s_done(XGW_X509_BAD_USAGE);
     }

@@ -1201,6 +1201,8 @@ policy_admin_handle(policy_admin_t *self, const Xgw__V1__AdminRequest *req,
     reply->message = xgw_arena_strdup(arena, op.message);
     reply->text = xgw_arena_strdup(arena, code == 0 ? op.text_buf : "");
     reply->json = xgw_arena_strdup(arena, code == 0 && op.json_len ? op.json_buf : "");
+    if (code != 0)
+        op.n_warn = 0; /* nothing was stored: a warning about it would mislead */
     reply->n_warnings = op.n_warn;
     reply->warnings = op.n_warn ? xgw_arena_alloc(arena, op.n_warn * sizeof(char *)) : NULL;
     for (size_t i = 0; reply->warnings && i < op.n_warn; i++)

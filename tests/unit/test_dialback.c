@@ -91,9 +91,9 @@ test_rotation_overlap(void **state)
     xgw_dialback_ring_t *r = xgw_dialback_ring_new();
     assert_non_null(r);
     const char *old_secret = "s3cr3tf0rd14lb4ck";
-    assert_int_equal(xgw_dialback_ring_rotate(r, (const uint8_t *)old_secret, strlen(old_secret),
-                                              t0, overlap),
-                     0);
+    assert_int_equal(
+        xgw_dialback_ring_rotate(r, (const uint8_t *)old_secret, strlen(old_secret), t0, overlap),
+        0);
     assert_int_equal(xgw_dialback_ring_version(r), 1);
     assert_int_equal(xgw_dialback_ring_previous_expires(r), 0);
 
@@ -109,8 +109,7 @@ test_rotation_overlap(void **state)
     for (size_t i = 0; i <= XGW_DIALBACK_KEY_HEX; i++)
         upper[i] = (char)(before[i] >= 'a' && before[i] <= 'f' ? before[i] - 32 : before[i]);
     assert_int_equal(
-        xgw_dialback_ring_verify(r, t0, "xmpp.example.com", "example.org", "D60000229F", upper),
-        1);
+        xgw_dialback_ring_verify(r, t0, "xmpp.example.com", "example.org", "D60000229F", upper), 1);
     /* A tampered key, another stream id, swapped domains: invalid. */
     char tampered[XGW_DIALBACK_KEY_HEX + 1];
     memcpy(tampered, before, sizeof tampered);
@@ -124,16 +123,16 @@ test_rotation_overlap(void **state)
     assert_int_equal(
         xgw_dialback_ring_verify(r, t0, "example.org", "xmpp.example.com", "D60000229F", before),
         0);
-    assert_int_equal(xgw_dialback_ring_verify(r, t0, "xmpp.example.com", "example.org",
-                                              "D60000229F", "37c69b"),
-                     0);
+    assert_int_equal(
+        xgw_dialback_ring_verify(r, t0, "xmpp.example.com", "example.org", "D60000229F", "37c69b"),
+        0);
 
     /* Rotate at t1: the old key still verifies inside the window ... */
     const int64_t t1 = t0 + 100;
     const char *new_secret = "d14lb4ck43v3r";
-    assert_int_equal(xgw_dialback_ring_rotate(r, (const uint8_t *)new_secret, strlen(new_secret),
-                                              t1, overlap),
-                     0);
+    assert_int_equal(
+        xgw_dialback_ring_rotate(r, (const uint8_t *)new_secret, strlen(new_secret), t1, overlap),
+        0);
     assert_int_equal(xgw_dialback_ring_version(r), 2);
     assert_int_equal(xgw_dialback_ring_previous_expires(r), t1 + overlap);
     assert_int_equal(xgw_dialback_ring_created(r), t1);
@@ -230,10 +229,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_known_answers),
-        cmocka_unit_test(test_raw_digest_is_wrong),
-        cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_rotation_overlap),
+        cmocka_unit_test(test_known_answers),   cmocka_unit_test(test_raw_digest_is_wrong),
+        cmocka_unit_test(test_bad_arguments),   cmocka_unit_test(test_rotation_overlap),
         cmocka_unit_test(test_file_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,12 +24,12 @@
 
 typedef struct {
     int64_t now;
-    xt_cert_t root;    /* trusted anchor */
-    xt_cert_t inter;   /* CA:TRUE intermediate under root */
-    xt_cert_t badint;  /* CA:FALSE "intermediate" under root */
-    xt_cert_t rogue;   /* an untrusted root */
-    X509_STORE *trust; /* holds root only */
-    STACK_OF(X509) * chain; /* [inter] */
+    xt_cert_t root;            /* trusted anchor */
+    xt_cert_t inter;           /* CA:TRUE intermediate under root */
+    xt_cert_t badint;          /* CA:FALSE "intermediate" under root */
+    xt_cert_t rogue;           /* an untrusted root */
+    X509_STORE *trust;         /* holds root only */
+    STACK_OF(X509) * chain;    /* [inter] */
     STACK_OF(X509) * badchain; /* [badint] */
 } s_pki_t;
 
@@ -41,20 +41,25 @@ s_setup(void **state)
     (void)state;
     s_pki.now = (int64_t)time(NULL);
     int64_t now = s_pki.now;
-    xt_cert_spec_t root = {.rsa_bits = 2048, .cn = "xgw Test Root CA", .ca = 1,
-                           .not_before = now - S_DAY, .not_after = now + 3650 * S_DAY};
+    xt_cert_spec_t root = {.rsa_bits = 2048,
+                           .cn = "xgw Test Root CA",
+                           .ca = 1,
+                           .not_before = now - S_DAY,
+                           .not_after = now + 3650 * S_DAY};
     if (xt_cert_make(&root, NULL, &s_pki.root) != 0)
         return -1;
-    xt_cert_spec_t inter = {.cn = "xgw Test Issuing CA", .ca = 1, .not_before = now - S_DAY,
+    xt_cert_spec_t inter = {.cn = "xgw Test Issuing CA",
+                            .ca = 1,
+                            .not_before = now - S_DAY,
                             .not_after = now + 1000 * S_DAY};
     if (xt_cert_make(&inter, &s_pki.root, &s_pki.inter) != 0)
         return -1;
-    xt_cert_spec_t badint = {.cn = "not a CA", .ca = 0, .not_before = now - S_DAY,
-                             .not_after = now + 1000 * S_DAY};
+    xt_cert_spec_t badint = {
+        .cn = "not a CA", .ca = 0, .not_before = now - S_DAY, .not_after = now + 1000 * S_DAY};
     if (xt_cert_make(&badint, &s_pki.root, &s_pki.badint) != 0)
         return -1;
-    xt_cert_spec_t rogue = {.cn = "Rogue Root", .ca = 1, .not_before = now - S_DAY,
-                            .not_after = now + 1000 * S_DAY};
+    xt_cert_spec_t rogue = {
+        .cn = "Rogue Root", .ca = 1, .not_before = now - S_DAY, .not_after = now + 1000 * S_DAY};
     if (xt_cert_make(&rogue, NULL, &s_pki.rogue) != 0)
         return -1;
     s_pki.trust = X509_STORE_new();
@@ -127,8 +132,9 @@ test_good(void **state)
     /* CRT-02: case-insensitive, and a trailing dot on the reference. */
     S_EXPECT(s_leaf("x", "DNS:EXAMPLE.COM"), "Example.Com.", XGW_X509_VALID, "dns-id");
     /* CRT-02: a U-label reference matches the A-label DNS-ID. */
-    S_EXPECT(s_leaf("x", "DNS:xn--bcher-kva.example"), "b\xc3\xbc"
-                                                       "cher.example",
+    S_EXPECT(s_leaf("x", "DNS:xn--bcher-kva.example"),
+             "b\xc3\xbc"
+             "cher.example",
              XGW_X509_VALID, "dns-id");
 }
 
@@ -157,8 +163,8 @@ test_wildcards(void **state)
     S_EXPECT(s_leaf("x", "DNS:*.example.com"), "a.b.example.com", XGW_X509_NAME_MISMATCH,
              "does not name a.b.example.com");
     /* A wildcard at the wrong label. */
-    S_EXPECT(s_leaf("x", "DNS:chat.*.example.com"), "chat.eu.example.com",
-             XGW_X509_NAME_MISMATCH, "chat.*.example.com");
+    S_EXPECT(s_leaf("x", "DNS:chat.*.example.com"), "chat.eu.example.com", XGW_X509_NAME_MISMATCH,
+             "chat.*.example.com");
     /* Partial-label wildcards and wildcards inside A-labels are refused. */
     S_EXPECT(s_leaf("x", "DNS:c*.example.com"), "chat.example.com", XGW_X509_NAME_MISMATCH,
              "does not name");
@@ -204,8 +210,8 @@ test_cn(void **state)
     /* ... never when a SAN of any kind is present. */
     S_EXPECT(s_leaf("example.com", "DNS:other.example"), "example.com", XGW_X509_NAME_MISMATCH,
              "its CN example.com is not used");
-    S_EXPECT(s_leaf("example.com", "URI:xmpp:other.example"), "example.com",
-             XGW_X509_NAME_MISMATCH, "none of them a DNS-ID");
+    S_EXPECT(s_leaf("example.com", "URI:xmpp:other.example"), "example.com", XGW_X509_NAME_MISMATCH,
+             "none of them a DNS-ID");
 }
 
 static void
@@ -243,7 +249,9 @@ test_chain(void **state)
                      XGW_X509_BAD_CA);
     assert_non_null(strstr(r, "CA:TRUE missing"));
     /* An expired intermediate makes the chain expired. */
-    xt_cert_spec_t old_ca = {.cn = "old CA", .ca = 1, .not_before = s_pki.now - 900 * S_DAY,
+    xt_cert_spec_t old_ca = {.cn = "old CA",
+                             .ca = 1,
+                             .not_before = s_pki.now - 900 * S_DAY,
                              .not_after = s_pki.now - S_DAY};
     xt_cert_t oldint;
     assert_int_equal(xt_cert_make(&old_ca, &s_pki.root, &oldint), 0);
@@ -257,15 +265,14 @@ test_chain(void **state)
     xt_cert_t c;
     assert_int_equal(xt_cert_make(&sp, &s_pki.inter, &c), 0);
     X509_sign(c.cert, c.key, EVP_sha256()); /* re-signed by itself, issuer name unchanged */
-    assert_int_equal(
-        xgw_x509_verify_peer(c.cert, s_pki.chain, s_pki.trust, "example.com", s_pki.now, r,
-                             sizeof r),
-        XGW_X509_BAD_SIGNATURE);
+    assert_int_equal(xgw_x509_verify_peer(c.cert, s_pki.chain, s_pki.trust, "example.com",
+                                          s_pki.now, r, sizeof r),
+                     XGW_X509_BAD_SIGNATURE);
     xt_cert_free(&c);
     /* No certificate, no trust store. */
-    assert_int_equal(xgw_x509_verify_peer(NULL, NULL, s_pki.trust, "example.com", s_pki.now, r,
-                                          sizeof r),
-                     XGW_X509_INVALID);
+    assert_int_equal(
+        xgw_x509_verify_peer(NULL, NULL, s_pki.trust, "example.com", s_pki.now, r, sizeof r),
+        XGW_X509_INVALID);
     assert_non_null(strstr(r, "no certificate"));
 }
 
@@ -343,17 +350,17 @@ test_trust_load(void **state)
     xt_cert_spec_t sp = s_leaf("example.com", "DNS:example.com");
     xt_cert_t c;
     assert_int_equal(xt_cert_make(&sp, &s_pki.inter, &c), 0);
-    assert_int_equal(xgw_x509_verify_peer(c.cert, s_pki.chain, st, "example.com", s_pki.now, NULL,
-                                          0),
-                     XGW_X509_VALID);
+    assert_int_equal(
+        xgw_x509_verify_peer(c.cert, s_pki.chain, st, "example.com", s_pki.now, NULL, 0),
+        XGW_X509_VALID);
     X509_STORE_free(st);
     /* Empty bundle: loads, trusts nothing. */
     assert_int_equal(xt_write_text(path, ""), 0);
     st = xgw_x509_trust_load(path, why, sizeof why);
     assert_non_null(st);
-    assert_int_equal(xgw_x509_verify_peer(c.cert, s_pki.chain, st, "example.com", s_pki.now, NULL,
-                                          0),
-                     XGW_X509_UNTRUSTED);
+    assert_int_equal(
+        xgw_x509_verify_peer(c.cert, s_pki.chain, st, "example.com", s_pki.now, NULL, 0),
+        XGW_X509_UNTRUSTED);
     X509_STORE_free(st);
     /* Garbage and missing files: NULL with a reason. */
     assert_int_equal(xt_write_text(path, "garbage\n"), 0);
@@ -369,12 +376,18 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good),       cmocka_unit_test(test_wrong_name),
-        cmocka_unit_test(test_wildcards),  cmocka_unit_test(test_srv_id),
-        cmocka_unit_test(test_xmppaddr),   cmocka_unit_test(test_cn),
-        cmocka_unit_test(test_validity),   cmocka_unit_test(test_chain),
-        cmocka_unit_test(test_usage),      cmocka_unit_test(test_weak_key),
-        cmocka_unit_test(test_match_only_and_metrics), cmocka_unit_test(test_trust_load),
+        cmocka_unit_test(test_good),
+        cmocka_unit_test(test_wrong_name),
+        cmocka_unit_test(test_wildcards),
+        cmocka_unit_test(test_srv_id),
+        cmocka_unit_test(test_xmppaddr),
+        cmocka_unit_test(test_cn),
+        cmocka_unit_test(test_validity),
+        cmocka_unit_test(test_chain),
+        cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_weak_key),
+        cmocka_unit_test(test_match_only_and_metrics),
+        cmocka_unit_test(test_trust_load),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

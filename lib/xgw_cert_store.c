@@ -530,8 +530,11 @@ static size_t
 s_count_certs(const char *text)
 {
     size_t n = 0;
-    for (const char *p = text; (p = strstr(p, "-----BEGIN CERTIFICATE-----")) != NULL; p++)
+    const char *p = strstr(text, "-----BEGIN CERTIFICATE-----");
+    while (p) {
         n++;
+        p = strstr(p + 1, "-----BEGIN CERTIFICATE-----");
+    }
     return n;
 }
 

@@ -24,6 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <openssl/pem.h>
 
 #define S_DAY 86400
@@ -83,11 +87,33 @@ s_spec(const char *san)
     return sp;
 }
 
+static int s_metrics_port;
+
+/* A TCP port free right now on 127.0.0.1. */
+static int
+s_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
 static int
 s_setup(void **state)
 {
     (void)state;
-    if (xc_start(&s_env, NULL) != 0)
+    s_metrics_port = s_free_port();
+    char extra[64];
+    snprintf(extra, sizeof extra, "metrics_port = %d", s_metrics_port);
+    if (s_metrics_port <= 0 || xc_start(&s_env, extra) != 0)
         return -1;
     s_now = (int64_t)time(NULL);
     xt_cert_spec_t ca = {.cn = "CLI Test CA",
@@ -487,6 +513,54 @@ test_dialback_and_curve(void **state)
     free(ring);
 }
 
+/* The value of the first metrics line starting with prefix, or NAN. */
+static double
+s_metric(const char *text, const char *prefix)
+{
+    const char *p = text;
+    size_t n = strlen(prefix);
+    while (p && *p) {
+        if (strncmp(p, prefix, n) == 0)
+            return strtod(p + n, NULL);
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    return -1.0;
+}
+
+static void
+test_metrics(void **state)
+{
+    (void)state;
+    char cmd[200], *text = NULL;
+    snprintf(cmd, sizeof cmd, "curl -s http://127.0.0.1:%d/metrics", s_metrics_port);
+    assert_int_equal(xc_sh(cmd, &text), 0);
+    /* Every stored certificate's notAfter, as xgwctl shows it. */
+    S_CTL(0, "\"certificates\":[", NULL, "--json", "cert", "show");
+    const char *p = strstr(s_last, "\"id\":\"");
+    assert_non_null(p);
+    char id[9];
+    snprintf(id, sizeof id, "%.8s", p + 6);
+    const char *na = strstr(p, "\"not_after_unix\":");
+    assert_non_null(na);
+    double want = strtod(na + strlen("\"not_after_unix\":"), NULL);
+    char prefix[120];
+    snprintf(prefix, sizeof prefix, "xgw_cert_expiry_timestamp_seconds{cert_id=\"%s\"} ", id);
+    assert_true(s_metric(text, prefix) == want);
+    /* By state: nothing pending (the request was answered), some valid. */
+    assert_true(s_metric(text, "xgw_cert_certificates{state=\"valid\"} ") >= 5);
+    assert_true(s_metric(text, "xgw_cert_certificates{state=\"pending\"} ") == 0);
+    assert_true(s_metric(text, "xgw_cert_certificates{state=\"expired\"} ") == 0);
+    /* Rotations: assignments replaced, and the dialback rotation. */
+    assert_true(s_metric(text, "xgw_cert_rotations_total{kind=\"certificate\"} ") >= 2);
+    assert_true(s_metric(text, "xgw_cert_rotations_total{kind=\"dialback\"} ") == 1);
+    assert_true(s_metric(text, "xgw_cert_dialback_version ") >= 2);
+    /* No key material or secret in the metrics. */
+    assert_null(strstr(text, "PRIVATE"));
+    free(text);
+}
+
 static void
 test_clean_shutdown(void **state)
 {
@@ -509,6 +583,7 @@ main(void)
         cmocka_unit_test(test_trust),
         cmocka_unit_test(test_check),
         cmocka_unit_test(test_dialback_and_curve),
+        cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_clean_shutdown),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

@@ -132,7 +132,9 @@ test_domain_normalize(void **state)
     s_domain_of(d253, sizeof d253, 253);
     assert_int_equal(strlen(d253), 253);
     s_dom_ok(d253, d253);
-    snprintf(d253dot, sizeof d253dot, "%s.", d253);
+    memcpy(d253dot, d253, 253);
+    d253dot[253] = '.';
+    d253dot[254] = '\0';
     s_dom_ok(d253dot, d253);
     s_domain_of(d254, sizeof d254, 254);
     assert_int_equal(strlen(d254), 254);

@@ -70,13 +70,15 @@ xc_start(xc_env_t *e, const char *extra_certd)
             "[broker]\n"
             "metrics_port = 0\n"
             "[certd]\n"
-            "metrics_port = 0\n"
+            "%s"
             "publish_interval = 300ms\n"
             "system_ca_file = \"%s\"\n"
             "%s\n"
             "[xgwctl]\n"
             "timeout = 10s\n",
-            e->dir, e->dir, e->dir, e->data, e->dir, sysca, extra_certd ? extra_certd : "");
+            e->dir, e->dir, e->dir, e->data, e->dir,
+            extra_certd && strstr(extra_certd, "metrics_port") ? "" : "metrics_port = 0\n", sysca,
+            extra_certd ? extra_certd : "");
     if (fclose(f) != 0)
         return -1;
 

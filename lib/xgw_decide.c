@@ -53,3 +53,28 @@ xgw_decide_answer(const xgw_rules_t *rules, const Xgw__V1__DecideRequest *req,
     *out = pd;
     return 200;
 }
+
+int
+xgw_decide_reply(const xgw_rules_t *rules, const Xgw__V1__DecideRequest *req,
+                 xgw_contact_fn contact, void *contact_ud, const char *instance, xgw_arena_t *arena,
+                 Xgw__V1__Reply *reply)
+{
+    Xgw__V1__Decision *d = NULL;
+    const char *why = "";
+    int st = xgw_decide_answer(rules, req, contact, contact_ud, instance, arena, &d, &why);
+    if (st != 200) {
+        reply->status = st < 0 ? 500 : (uint32_t)st;
+        reply->reason = (char *)why;
+        return 0;
+    }
+    Xgw__V1__PolicyReply *pr = xgw_arena_alloc(arena, sizeof *pr);
+    if (!pr)
+        return XGW_ENOMEM;
+    xgw__v1__policy_reply__init(pr);
+    pr->result_case = XGW__V1__POLICY_REPLY__RESULT_DECISION;
+    pr->decision = d;
+    reply->status = 200;
+    reply->payload_case = XGW__V1__REPLY__PAYLOAD_POLICY;
+    reply->policy = pr;
+    return 0;
+}

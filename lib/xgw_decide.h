@@ -10,6 +10,7 @@
 #include "xgw_arena.h"
 #include "xgw_rules.h"
 
+#include "xgw/v1/gwp.pb-c.h"
 #include "xgw/v1/policy.pb-c.h"
 
 /* Decides req against rules. On success returns 200 and points *out at a
@@ -19,5 +20,12 @@
 int xgw_decide_answer(const xgw_rules_t *rules, const Xgw__V1__DecideRequest *req,
                       xgw_contact_fn contact, void *contact_ud, const char *instance,
                       xgw_arena_t *arena, Xgw__V1__Decision **out, const char **reason);
+
+/* The same, written as a whole GWP reply: status 200 with the Decision, or
+ * the error status and reason (500 when contact state could not be had).
+ * Everything is allocated in arena. Returns 0, or XGW_ENOMEM. */
+int xgw_decide_reply(const xgw_rules_t *rules, const Xgw__V1__DecideRequest *req,
+                     xgw_contact_fn contact, void *contact_ud, const char *instance,
+                     xgw_arena_t *arena, Xgw__V1__Reply *reply);
 
 #endif

@@ -179,23 +179,6 @@ xgw_edge_policy_handle(xgw_edge_policy_t *self, const Xgw__V1__Request *req, Xgw
         reply->reason = "no rule set from policyd yet";
         return 0;
     }
-    Xgw__V1__Decision *d = NULL;
-    const char *why = "";
-    int st = xgw_decide_answer(rules, req->policy->decide, s_contact, self,
-                               self->daemon->instance_name, arena, &d, &why);
-    if (st != 200) {
-        reply->status = st < 0 ? 500 : (uint32_t)st;
-        reply->reason = (char *)why;
-        return 0;
-    }
-    Xgw__V1__PolicyReply *pr = xgw_arena_alloc(arena, sizeof *pr);
-    if (!pr)
-        return XGW_ENOMEM;
-    xgw__v1__policy_reply__init(pr);
-    pr->result_case = XGW__V1__POLICY_REPLY__RESULT_DECISION;
-    pr->decision = d;
-    reply->status = 200;
-    reply->payload_case = XGW__V1__REPLY__PAYLOAD_POLICY;
-    reply->policy = pr;
-    return 0;
+    return xgw_decide_reply(rules, req->policy->decide, s_contact, self,
+                            self->daemon->instance_name, arena, reply);
 }

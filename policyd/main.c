@@ -211,25 +211,8 @@ s_handle(void *ud, const Xgw__V1__Request *req, Xgw__V1__Reply *reply, xgw_arena
         reply->reason = "empty policy request";
         return 0;
     }
-    Xgw__V1__Decision *d = NULL;
-    const char *why = "";
-    int st = xgw_decide_answer(self->rules, pq->decide, s_contact, self,
-                               self->daemon->instance_name, arena, &d, &why);
-    if (st != 200) {
-        reply->status = st < 0 ? 500 : (uint32_t)st;
-        reply->reason = (char *)why;
-        return 0;
-    }
-    Xgw__V1__PolicyReply *pr = xgw_arena_alloc(arena, sizeof *pr);
-    if (!pr)
-        return XGW_ENOMEM;
-    xgw__v1__policy_reply__init(pr);
-    pr->result_case = XGW__V1__POLICY_REPLY__RESULT_DECISION;
-    pr->decision = d;
-    reply->status = 200;
-    reply->payload_case = XGW__V1__REPLY__PAYLOAD_POLICY;
-    reply->policy = pr;
-    return 0;
+    return xgw_decide_reply(self->rules, pq->decide, s_contact, self, self->daemon->instance_name,
+                            arena, reply);
 }
 
 static size_t

@@ -68,6 +68,7 @@ s_cmd_admin(xgwctl_t *ctl, int argc, char **argv)
     char *args[S_MAX_ARGS];
     Xgw__V1__Option opts[S_MAX_OPTS];
     Xgw__V1__Option *optp[S_MAX_OPTS];
+    char names[S_MAX_OPTS][64]; /* option names without "--": no heap to leak */
     size_t n_args = 0, n_opts = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
@@ -114,16 +115,15 @@ s_cmd_admin(xgwctl_t *ctl, int argc, char **argv)
         if (n_opts >= S_MAX_OPTS)
             return xgwctl_usage_error("too many options");
         xgw__v1__option__init(&opts[n_opts]);
-        opts[n_opts].key = strdup(name);
+        memcpy(names[n_opts], name, nl + 1);
+        opts[n_opts].key = names[n_opts];
         opts[n_opts].value = (char *)value;
         optp[n_opts] = &opts[n_opts];
         n_opts++;
     }
     int rc = XGWCTL_OK;
-    if ((int)n_args < v->min_args) {
-        rc = xgwctl_usage_error("missing argument; usage: xgwctl %s", v->usage);
-        goto done;
-    }
+    if ((int)n_args < v->min_args)
+        return xgwctl_usage_error("missing argument; usage: xgwctl %s", v->usage);
     req.object = (char *)object;
     req.verb = (char *)v->verb;
     req.args = args;
@@ -150,9 +150,6 @@ s_cmd_admin(xgwctl_t *ctl, int argc, char **argv)
     }
     if (rep)
         xgw__v1__reply__free_unpacked(rep, NULL);
-done:
-    for (size_t k = 0; k < n_opts; k++)
-        free(opts[k].key);
     return rc;
 }
 

@@ -10,10 +10,10 @@
 #                      data_dir, run_dir and the broker's ipc:// endpoints
 #                      moved under the runtime folder; regenerated each run,
 #                      so change XGW_CONF_SRC's file, not this one
-#      data/certs/     a self-signed certificate for the served domains
-#                      (XGW_DOMAIN, comma-separated, else common.domains of
-#                      the template), key mode 0600 - a placeholder until
-#                      certd manages certificates
+#      data/           the stores: policy.db (policyd), certs/ (certd, which
+#                      makes a self-signed certificate for the served
+#                      domains - XGW_DOMAIN, comma-separated, else
+#                      common.domains of the template - on its first start)
 #      log/            supervisord's and every process's log
 #      supervisord.pid, supervisor.sock, frontend.ipc, backend.ipc
 # 4. supervisord -c deploy/supervisord.conf (daemonized), then waits until
@@ -122,7 +122,7 @@ for b in xgw-broker xgw-xmppd xgw-sipd xgw-policyd xgw-certd xgwctl; do
 done
 
 # ---- 3. runtime folder and config ---------------------------------------------
-mkdir -p "$RUN/log" "$RUN/data/certs"
+mkdir -p "$RUN/log" "$RUN/data"
 chmod 0700 "$RUN/data"
 
 # The generated config: the template with
@@ -208,38 +208,6 @@ numprocs() { # numprocs of [program:NAME] in supervisord.conf (1 if unset)
         END { print (n == "" ? 1 : n) }' "$SUPCONF"
 }
 
-# ---- self-signed certificate (placeholder until certd manages them) ---------
-# One certificate named after the first domain, every domain a DNS SAN; made
-# again when missing, expiring within a day, or not naming every domain.
-CRT=$RUN/data/certs/$DOMAIN.crt
-KEY=$RUN/data/certs/$DOMAIN.key
-SANS=$(printf 'DNS:%s,' "${DOMAIN_LIST[@]}")
-SANS=${SANS%,}
-cert_ok() {
-    local have
-    [[ -s $CRT && -s $KEY ]] || return 1
-    openssl x509 -in "$CRT" -noout -checkend 86400 >/dev/null 2>&1 || return 1
-    have=$(openssl x509 -in "$CRT" -noout -ext subjectAltName 2>/dev/null | tail -n +2 | tr -d ' ')
-    [[ $have == "$SANS" ]]
-}
-if cert_ok; then
-    :
-else
-    say "creating a self-signed certificate for $DOMAINS"
-    (
-        umask 077
-        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
-            -subj "/CN=$DOMAIN" -addext "subjectAltName=$SANS" \
-            -addext "keyUsage=critical,digitalSignature" \
-            -addext "extendedKeyUsage=serverAuth,clientAuth" \
-            -keyout "$KEY.tmp" -out "$CRT.tmp" 2>/dev/null
-    ) || die "openssl could not create the self-signed certificate"
-    chmod 0600 "$KEY.tmp"
-    chmod 0644 "$CRT.tmp"
-    mv -f "$KEY.tmp" "$KEY"
-    mv -f "$CRT.tmp" "$CRT"
-fi
-
 # ---- 4. supervisord -----------------------------------------------------------
 print_info() {
     local pid=$1 listen proc base n i ports
@@ -266,7 +234,7 @@ print_info() {
     echo "  processes:  supervisorctl -s unix://$RUN/supervisor.sock status"
     echo "  logs:       $(show "$RUN")/log/ (supervisord.log, one file per process)"
     echo "  config:     $(show "$XGW_CONF") (generated from $(show "$CONF_SRC"))"
-    echo "  cert:       $(show "$CRT") (self-signed for $DOMAINS; placeholder until certd manages certificates)"
+    echo "  certs:      $(show "$XGW_BIN")/xgwctl -c $(show "$XGW_CONF") cert show  (certd made a self-signed one for $DOMAINS; cert check says what is missing)"
     echo "  stop:       deploy/xgw-stop.sh"
 }
 

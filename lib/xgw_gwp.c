@@ -5,6 +5,7 @@
 #include "xgw_error.h"
 
 #include <openssl/rand.h>
+#include <stddef.h>
 #include <string.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -61,22 +62,11 @@ s_cmd_from_wire(xgw_gwp_side_t side, uint8_t byte, xgw_gwp_cmd_t *cmd)
     return XGW_EPROTO;
 }
 
-/* Frames each command has, signature and command byte included. */
+/* Frames each command has: REQUEST and FINAL carry a body frame. */
 static size_t
 s_frame_count(xgw_gwp_cmd_t cmd)
 {
-    switch (cmd) {
-    case XGW_GWP_REQUEST:
-        return 7;
-    case XGW_GWP_FINAL:
-        return 6;
-    case XGW_GWP_READY:
-        return 5;
-    case XGW_GWP_CREDIT:
-        return 3;
-    default:
-        return 2;
-    }
+    return cmd == XGW_GWP_REQUEST || cmd == XGW_GWP_FINAL ? 2 : 1;
 }
 
 static int
@@ -110,13 +100,6 @@ s_printable_ok(const uint8_t *p, size_t n, size_t min, size_t max)
     return 0;
 }
 
-static void
-s_copy_str(char *dst, const uint8_t *src, size_t n)
-{
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 static uint64_t
 s_get_be(const uint8_t *p, size_t n)
 {
@@ -135,118 +118,228 @@ s_put_be(uint8_t *p, uint64_t v, size_t n)
     }
 }
 
-int
-xgw_gwp_decode(xgw_gwp_side_t side, const xgw_gwp_view_t *frames, size_t n, size_t max_body,
-               xgw_gwp_t *out)
-{
-    const char *sig = side == XGW_GWP_CLIENT ? s_sig_client : s_sig_worker;
-    if (n < 2)
-        return XGW_ETRUNC;
-    if (frames[0].size != S_SIG_LEN || memcmp(frames[0].data, sig, S_SIG_LEN) != 0)
-        return XGW_EPROTO;
-    if (frames[1].size != 1)
-        return XGW_EPROTO;
+/* A cursor over the header: every read checks the bytes are there. */
+typedef struct {
+    const uint8_t *p;
+    size_t left;
+} s_reader_t;
 
-    memset(out, 0, sizeof *out);
-    out->side = side;
-    int rc = s_cmd_from_wire(side, frames[1].data[0], &out->cmd);
+static int
+s_take(s_reader_t *r, size_t n, const uint8_t **out)
+{
+    if (r->left < n)
+        return XGW_ETRUNC;
+    *out = r->p;
+    r->p += n;
+    r->left -= n;
+    return 0;
+}
+
+static int
+s_take_uint(s_reader_t *r, size_t n, uint64_t *out)
+{
+    const uint8_t *p;
+    int rc = s_take(r, n, &p);
+    if (rc == 0)
+        *out = s_get_be(p, n);
+    return rc;
+}
+
+/* A length-prefixed string of at most max bytes: sets *p and *n (a view
+ * into the header). The length byte is judged before the bytes are looked
+ * for, so an over-long field is XGW_ETOOBIG whether or not its bytes came. */
+static int
+s_take_str(s_reader_t *r, size_t max, const uint8_t **p, size_t *n)
+{
+    const uint8_t *len;
+    int rc = s_take(r, 1, &len);
     if (rc != 0)
         return rc;
-    size_t want = s_frame_count(out->cmd);
-    if (n < want)
-        return XGW_ETRUNC;
-    if (n > want)
-        return XGW_EPROTO;
+    *n = len[0];
+    if (*n > max)
+        return XGW_ETOOBIG;
+    return s_take(r, *n, p);
+}
 
-    const xgw_gwp_view_t *f = frames;
+static int
+s_read_service(s_reader_t *r, xgw_gwp_t *out)
+{
+    const uint8_t *p;
+    size_t n;
+    int rc = s_take_str(r, XGW_GWP_SERVICE_MAX, &p, &n);
+    if (rc == 0)
+        rc = s_service_ok(p, n);
+    if (rc == 0) {
+        memcpy(out->service, p, n);
+        out->service[n] = '\0';
+    }
+    return rc;
+}
+
+static int
+s_read_affinity(s_reader_t *r, xgw_gwp_t *out)
+{
+    const uint8_t *p;
+    size_t n;
+    int rc = s_take_str(r, XGW_GWP_AFFINITY_MAX, &p, &n);
+    if (rc == 0)
+        rc = s_printable_ok(p, n, 0, XGW_GWP_AFFINITY_MAX);
+    if (rc == 0) {
+        memcpy(out->affinity, p, n);
+        out->affinity[n] = '\0';
+    }
+    return rc;
+}
+
+/* Worker side: the client's routing id, binary, 1..255 bytes. */
+static int
+s_read_client(s_reader_t *r, xgw_gwp_t *out)
+{
+    int rc = s_take_str(r, XGW_GWP_ADDRESS_MAX, &out->client.data, &out->client.size);
+    if (rc == 0 && out->client.size == 0)
+        rc = XGW_EINVAL;
+    return rc;
+}
+
+static int
+s_read_msgid(s_reader_t *r, xgw_gwp_t *out)
+{
+    const uint8_t *p;
+    int rc = s_take(r, XGW_GWP_MSGID_LEN, &p);
+    if (rc == 0)
+        memcpy(out->msg_id, p, XGW_GWP_MSGID_LEN);
+    return rc;
+}
+
+static int
+s_read_deadline(s_reader_t *r, xgw_gwp_t *out)
+{
+    uint64_t v = 0;
+    int rc = s_take_uint(r, 8, &v);
+    if (rc == 0 && (int64_t)v < 0)
+        rc = XGW_EINVAL;
+    out->deadline_ms = (int64_t)v;
+    return rc;
+}
+
+static int
+s_read_status(s_reader_t *r, xgw_gwp_t *out)
+{
+    uint64_t v = 0;
+    int rc = s_take_uint(r, 2, &v);
+    if (rc == 0 && (v < 100 || v > 699))
+        rc = XGW_EINVAL;
+    out->status = (uint16_t)v;
+    return rc;
+}
+
+static int
+s_read_credit(s_reader_t *r, xgw_gwp_t *out)
+{
+    uint64_t v = 0;
+    int rc = s_take_uint(r, 4, &v);
+    if (rc == 0 && v > XGW_GWP_CREDIT_MAX)
+        rc = XGW_ERANGE;
+    out->credit = (uint32_t)v;
+    return rc;
+}
+
+/* Reads the fields of out->cmd from the header in order. */
+static int
+s_read_fields(s_reader_t *r, xgw_gwp_t *out)
+{
+    int client = out->side == XGW_GWP_CLIENT;
+    int rc = 0;
     switch (out->cmd) {
     case XGW_GWP_REQUEST:
-        if (side == XGW_GWP_CLIENT) {
-            rc = s_service_ok(f[2].data, f[2].size);
-            if (rc != 0)
-                return rc;
-            s_copy_str(out->service, f[2].data, f[2].size);
-        } else {
-            /* ROUTER routing ids are binary; only the size is checked. */
-            if (f[2].size > XGW_GWP_ADDRESS_MAX)
-                return XGW_ETOOBIG;
-            if (f[2].size == 0)
-                return XGW_EINVAL;
-            out->client = f[2];
-        }
-        if (f[3].size != XGW_GWP_MSGID_LEN)
-            return f[3].size > XGW_GWP_MSGID_LEN ? XGW_ETOOBIG : XGW_EINVAL;
-        memcpy(out->msg_id, f[3].data, XGW_GWP_MSGID_LEN);
-        rc = s_printable_ok(f[4].data, f[4].size, 0, XGW_GWP_AFFINITY_MAX);
-        if (rc != 0)
-            return rc;
-        s_copy_str(out->affinity, f[4].data, f[4].size);
-        if (f[5].size != 8)
-            return f[5].size > 8 ? XGW_ETOOBIG : XGW_EINVAL;
-        out->deadline_ms = (int64_t)s_get_be(f[5].data, 8);
-        if (out->deadline_ms < 0)
-            return XGW_EINVAL;
-        if (f[6].size > max_body)
-            return XGW_ETOOBIG;
-        out->body = f[6];
-        return 0;
+        rc = s_read_msgid(r, out);
+        if (rc == 0)
+            rc = s_read_deadline(r, out);
+        if (rc == 0)
+            rc = client ? s_read_service(r, out) : s_read_client(r, out);
+        if (rc == 0)
+            rc = s_read_affinity(r, out);
+        return rc;
     case XGW_GWP_FINAL:
-        if (side == XGW_GWP_CLIENT) {
-            rc = s_service_ok(f[2].data, f[2].size);
-            if (rc != 0)
-                return rc;
-            s_copy_str(out->service, f[2].data, f[2].size);
-        } else {
-            if (f[2].size == 0)
-                return XGW_EINVAL;
-            if (f[2].size > XGW_GWP_ADDRESS_MAX)
-                return XGW_ETOOBIG;
-            out->client = f[2];
+        rc = s_read_msgid(r, out);
+        if (rc == 0)
+            rc = s_read_status(r, out);
+        if (rc == 0)
+            rc = client ? s_read_service(r, out) : s_read_client(r, out);
+        return rc;
+    case XGW_GWP_READY: {
+        rc = s_read_credit(r, out);
+        if (rc == 0)
+            rc = s_read_service(r, out);
+        const uint8_t *p;
+        size_t n = 0;
+        if (rc == 0)
+            rc = s_take_str(r, XGW_GWP_INSTANCE_MAX, &p, &n);
+        if (rc == 0)
+            rc = s_printable_ok(p, n, 1, XGW_GWP_INSTANCE_MAX);
+        if (rc == 0) {
+            memcpy(out->instance, p, n);
+            out->instance[n] = '\0';
         }
-        if (f[3].size != XGW_GWP_MSGID_LEN)
-            return f[3].size > XGW_GWP_MSGID_LEN ? XGW_ETOOBIG : XGW_EINVAL;
-        memcpy(out->msg_id, f[3].data, XGW_GWP_MSGID_LEN);
-        if (f[4].size != 2)
-            return f[4].size > 2 ? XGW_ETOOBIG : XGW_EINVAL;
-        out->status = (uint16_t)s_get_be(f[4].data, 2);
-        if (out->status < 100 || out->status > 699)
-            return XGW_EINVAL;
-        if (f[5].size > max_body)
-            return XGW_ETOOBIG;
-        out->body = f[5];
-        return 0;
-    case XGW_GWP_READY:
-        rc = s_service_ok(f[2].data, f[2].size);
-        if (rc != 0)
-            return rc;
-        s_copy_str(out->service, f[2].data, f[2].size);
-        if (f[3].size != 4)
-            return f[3].size > 4 ? XGW_ETOOBIG : XGW_EINVAL;
-        out->credit = (uint32_t)s_get_be(f[3].data, 4);
-        if (out->credit > XGW_GWP_CREDIT_MAX)
-            return XGW_ERANGE;
-        rc = s_printable_ok(f[4].data, f[4].size, 1, XGW_GWP_INSTANCE_MAX);
-        if (rc != 0)
-            return rc;
-        s_copy_str(out->instance, f[4].data, f[4].size);
-        return 0;
+        return rc;
+    }
     case XGW_GWP_CREDIT:
-        if (f[2].size != 4)
-            return f[2].size > 4 ? XGW_ETOOBIG : XGW_EINVAL;
-        out->credit = (uint32_t)s_get_be(f[2].data, 4);
-        if (out->credit > XGW_GWP_CREDIT_MAX)
-            return XGW_ERANGE;
-        return 0;
+        return s_read_credit(r, out);
     default: /* HEARTBEAT, DISCONNECT: nothing more */
         return 0;
     }
 }
 
 int
+xgw_gwp_decode(xgw_gwp_side_t side, const xgw_gwp_view_t *frames, size_t n, size_t max_body,
+               xgw_gwp_t *out)
+{
+    const char *sig = side == XGW_GWP_CLIENT ? s_sig_client : s_sig_worker;
+    if (n < 1 || frames[0].size < S_SIG_LEN + 1)
+        return XGW_ETRUNC;
+    if (memcmp(frames[0].data, sig, S_SIG_LEN) != 0)
+        return XGW_EPROTO;
+
+    memset(out, 0, offsetof(xgw_gwp_t, service));
+    out->side = side;
+    out->service[0] = '\0';
+    out->affinity[0] = '\0';
+    out->instance[0] = '\0';
+    out->client.data = NULL;
+    out->client.size = 0;
+    out->body.data = NULL;
+    out->body.size = 0;
+    out->deadline_ms = 0;
+    out->status = 0;
+    out->credit = 0;
+    memset(out->msg_id, 0, sizeof out->msg_id);
+    int rc = s_cmd_from_wire(side, frames[0].data[S_SIG_LEN], &out->cmd);
+    if (rc != 0)
+        return rc;
+    s_reader_t r = {frames[0].data + S_SIG_LEN + 1, frames[0].size - S_SIG_LEN - 1};
+    rc = s_read_fields(&r, out);
+    if (rc != 0)
+        return rc;
+    if (r.left > 0)
+        return XGW_EPROTO; /* bytes after the last field */
+    size_t want = s_frame_count(out->cmd);
+    if (n < want)
+        return XGW_ETRUNC;
+    if (n > want)
+        return XGW_EPROTO;
+    if (want == 2) {
+        if (frames[1].size > max_body)
+            return XGW_ETOOBIG;
+        out->body = frames[1];
+    }
+    return 0;
+}
+
+int
 xgw_gwp_validate(const xgw_gwp_t *m, size_t max_body)
 {
     xgw_gwp_view_t frames[XGW_GWP_MAX_FRAMES];
-    uint8_t scratch[16];
+    uint8_t scratch[XGW_GWP_HEADER_MAX];
     int n = xgw_gwp_frames(m, scratch, frames);
     if (n < 0)
         return n;
@@ -254,65 +347,86 @@ xgw_gwp_validate(const xgw_gwp_t *m, size_t max_body)
     return xgw_gwp_decode(m->side, frames, (size_t)n, max_body, &check);
 }
 
+/* A cursor for building the header; scratch is XGW_GWP_HEADER_MAX bytes,
+ * which the longest header fits, so only string lengths need checks. */
+typedef struct {
+    uint8_t *p;
+    size_t used;
+} s_writer_t;
+
+static void
+s_put(s_writer_t *w, const void *data, size_t n)
+{
+    if (n == 0)
+        return; /* data may be NULL for an empty field */
+    memcpy(w->p + w->used, data, n);
+    w->used += n;
+}
+
+static void
+s_put_uint(s_writer_t *w, uint64_t v, size_t n)
+{
+    s_put_be(w->p + w->used, v, n);
+    w->used += n;
+}
+
+static int
+s_put_str(s_writer_t *w, const void *data, size_t n)
+{
+    if (n > 255)
+        return XGW_ETOOBIG;
+    w->p[w->used++] = (uint8_t)n;
+    s_put(w, data, n);
+    return 0;
+}
+
 int
-xgw_gwp_frames(const xgw_gwp_t *m, uint8_t scratch[16], xgw_gwp_view_t *frames)
+xgw_gwp_frames(const xgw_gwp_t *m, uint8_t scratch[XGW_GWP_HEADER_MAX], xgw_gwp_view_t *frames)
 {
     uint8_t byte = s_wire_byte(m->side, m->cmd);
     if (byte == 0)
         return XGW_EPROTO;
-    /* scratch layout: [0] command byte, [1..8] deadline or [1..2] status or
-     * [1..4] credit. */
-    scratch[0] = byte;
-    frames[0].data = (const uint8_t *)(m->side == XGW_GWP_CLIENT ? s_sig_client : s_sig_worker);
-    frames[0].size = S_SIG_LEN;
-    frames[1].data = scratch;
-    frames[1].size = 1;
-    int worker = m->side == XGW_GWP_WORKER;
-    xgw_gwp_view_t route;
-    if (worker) {
-        route = m->client;
-    } else {
-        route.data = (const uint8_t *)m->service;
-        route.size = strlen(m->service);
-    }
+    s_writer_t w = {scratch, 0};
+    s_put(&w, m->side == XGW_GWP_CLIENT ? s_sig_client : s_sig_worker, S_SIG_LEN);
+    s_put(&w, &byte, 1);
+    int client = m->side == XGW_GWP_CLIENT;
+    size_t service_len = strnlen(m->service, sizeof m->service);
+    int rc = 0;
     switch (m->cmd) {
     case XGW_GWP_REQUEST:
-        frames[2] = route;
-        frames[3].data = m->msg_id;
-        frames[3].size = XGW_GWP_MSGID_LEN;
-        frames[4].data = (const uint8_t *)m->affinity;
-        frames[4].size = strlen(m->affinity);
-        s_put_be(scratch + 1, (uint64_t)m->deadline_ms, 8);
-        frames[5].data = scratch + 1;
-        frames[5].size = 8;
-        frames[6] = m->body;
-        return 7;
+        s_put(&w, m->msg_id, XGW_GWP_MSGID_LEN);
+        s_put_uint(&w, (uint64_t)m->deadline_ms, 8);
+        rc = client ? s_put_str(&w, m->service, service_len)
+                    : s_put_str(&w, m->client.data, m->client.size);
+        if (rc == 0)
+            rc = s_put_str(&w, m->affinity, strnlen(m->affinity, sizeof m->affinity));
+        break;
     case XGW_GWP_FINAL:
-        frames[2] = route;
-        frames[3].data = m->msg_id;
-        frames[3].size = XGW_GWP_MSGID_LEN;
-        s_put_be(scratch + 1, m->status, 2);
-        frames[4].data = scratch + 1;
-        frames[4].size = 2;
-        frames[5] = m->body;
-        return 6;
+        s_put(&w, m->msg_id, XGW_GWP_MSGID_LEN);
+        s_put_uint(&w, m->status, 2);
+        rc = client ? s_put_str(&w, m->service, service_len)
+                    : s_put_str(&w, m->client.data, m->client.size);
+        break;
     case XGW_GWP_READY:
-        frames[2].data = (const uint8_t *)m->service;
-        frames[2].size = strlen(m->service);
-        s_put_be(scratch + 1, m->credit, 4);
-        frames[3].data = scratch + 1;
-        frames[3].size = 4;
-        frames[4].data = (const uint8_t *)m->instance;
-        frames[4].size = strlen(m->instance);
-        return 5;
+        s_put_uint(&w, m->credit, 4);
+        rc = s_put_str(&w, m->service, service_len);
+        if (rc == 0)
+            rc = s_put_str(&w, m->instance, strnlen(m->instance, sizeof m->instance));
+        break;
     case XGW_GWP_CREDIT:
-        s_put_be(scratch + 1, m->credit, 4);
-        frames[2].data = scratch + 1;
-        frames[2].size = 4;
-        return 3;
+        s_put_uint(&w, m->credit, 4);
+        break;
     default:
-        return 2;
+        break;
     }
+    if (rc != 0)
+        return rc;
+    frames[0].data = scratch;
+    frames[0].size = w.used;
+    if (s_frame_count(m->cmd) == 1)
+        return 1;
+    frames[1] = m->body;
+    return 2;
 }
 
 const char *

@@ -2,8 +2,10 @@
  * xgw_gwp.h - GWP/1 frame codec (proto/GWP.md).
  *
  * Pure functions over frame views so they can be unit-tested and fuzzed
- * without sockets; thin zmsg wrappers for the socket code. Decoding never
- * copies the body: the decoded struct borrows from the frames it was given.
+ * without sockets. A message is a header frame (signature, command, fixed
+ * fields, length-prefixed strings) and, for REQUEST and FINAL, a body frame.
+ * Decoding never copies the body: the decoded struct borrows from the
+ * frames it was given.
  */
 #ifndef XGW_GWP_H
 #define XGW_GWP_H
@@ -17,7 +19,9 @@
 #define XGW_GWP_ADDRESS_MAX 255
 #define XGW_GWP_MSGID_LEN 16
 #define XGW_GWP_CREDIT_MAX 1000000u
-#define XGW_GWP_MAX_FRAMES 7
+#define XGW_GWP_MAX_FRAMES 2 /* header, and a body for REQUEST/FINAL */
+/* Longest header: signature, command, msg_id, deadline, two strings. */
+#define XGW_GWP_HEADER_MAX 544 /* 543 used at most, rounded */
 
 /* Which socket pair a message travels on. */
 typedef enum {
@@ -69,10 +73,11 @@ int xgw_gwp_decode(xgw_gwp_side_t side, const xgw_gwp_view_t *frames, size_t n, 
  * GWP limits (the same rules decode applies). Returns 0 or a negative code. */
 int xgw_gwp_validate(const xgw_gwp_t *m, size_t max_body);
 
-/* Fills frames[] (at most XGW_GWP_MAX_FRAMES) with views of m's fields for
- * sending; scratch must have room for 16 bytes and stays in use by the
- * views. Returns the frame count, or a negative code if m is invalid. */
-int xgw_gwp_frames(const xgw_gwp_t *m, uint8_t scratch[16], xgw_gwp_view_t *frames);
+/* Fills frames[] (at most XGW_GWP_MAX_FRAMES) for sending m: the header,
+ * built in scratch, and for REQUEST/FINAL a view of m->body. Returns the
+ * frame count (1 or 2), or a negative code if m cannot be encoded (a string
+ * too long for its length byte, a command the side does not have). */
+int xgw_gwp_frames(const xgw_gwp_t *m, uint8_t scratch[XGW_GWP_HEADER_MAX], xgw_gwp_view_t *frames);
 
 /* Name of a command for logs ("REQUEST", ...). Never NULL. */
 const char *xgw_gwp_cmd_name(xgw_gwp_cmd_t cmd);

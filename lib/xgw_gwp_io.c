@@ -68,7 +68,7 @@ int
 xgw_gwp_send(void *socket, const xgw_gwp_view_t *routing_id, const xgw_gwp_t *m)
 {
     xgw_gwp_view_t frames[XGW_GWP_MAX_FRAMES];
-    uint8_t scratch[16];
+    uint8_t scratch[XGW_GWP_HEADER_MAX];
     int n = xgw_gwp_frames(m, scratch, frames);
     if (n < 0)
         return XGW_EINVAL;

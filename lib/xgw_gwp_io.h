@@ -11,7 +11,7 @@
 
 #include <zmq.h>
 
-#define XGW_GWP_IO_PARTS 9 /* routing id + at most 7 frames + 1 to detect extras */
+#define XGW_GWP_IO_PARTS 4 /* routing id + at most 2 frames + 1 to detect extras */
 
 /* One received multipart message. Views in the decoded xgw_gwp_t point into
  * parts[], so keep the inbox until done with them, then xgw_gwp_inbox_close. */

@@ -10,14 +10,20 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "support_certd.h"
 #include "support_proc.h"
 #include "xgw_client.h"
 #include "xgw_error.h"
 #include "xgw_log.h"
 
+#include <arpa/inet.h>
 #include <czmq.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define S_HB_MS 200
 
@@ -437,50 +443,228 @@ test_hung_worker(void **state)
     xgw_client_destroy(&c);
 }
 
-/* Garbage on both broker sockets is counted and refused; the broker keeps
- * serving good traffic. */
+/* ---- raw GWP/1 frames for test_garbage (proto/GWP.md, byte by byte) ----- */
+
+typedef struct {
+    uint8_t b[600];
+    size_t n;
+} s_hdr_t;
+
+static void
+s_put(s_hdr_t *h, const void *p, size_t n)
+{
+    assert_true(h->n + n <= sizeof h->b);
+    if (n > 0)
+        memcpy(h->b + h->n, p, n);
+    h->n += n;
+}
+
+static void
+s_put_str(s_hdr_t *h, const char *p, size_t n)
+{
+    assert_true(n <= 255);
+    uint8_t len = (uint8_t)n;
+    s_put(h, &len, 1);
+    s_put(h, p, n);
+}
+
+/* Client REQUEST header: GWPC01 0x01 msg_id(16) deadline(8) service
+ * affinity. */
+static void
+s_request_header(s_hdr_t *h, const char *service)
+{
+    static const uint8_t id[16] = {0x6d, 0x73, 0x67, 0x2d, 0x67, 0x61, 0x72, 0x62,
+                                   0x61, 0x67, 0x65, 0x2d, 0x30, 0x30, 0x30, 0x31};
+    uint64_t deadline = (uint64_t)(xgw_gwp_now_ms() + 10000);
+    uint8_t be[8];
+    for (int i = 0; i < 8; i++)
+        be[i] = (uint8_t)(deadline >> (56 - 8 * i));
+    h->n = 0;
+    s_put(h, "GWPC01\x01", 7);
+    s_put(h, id, sizeof id);
+    s_put(h, be, sizeof be);
+    s_put_str(h, service, strlen(service));
+    s_put_str(h, "", 0);
+}
+
+/* Sends frames (data, size pairs) as one message. */
+static void
+s_send_frames(zsock_t *sock, size_t n, ...)
+{
+    zmsg_t *m = zmsg_new();
+    assert_non_null(m);
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++) {
+        const void *data = va_arg(ap, const void *);
+        size_t size = va_arg(ap, size_t);
+        assert_int_equal(zmsg_addmem(m, data, size), 0);
+    }
+    va_end(ap);
+    assert_int_equal(zmsg_send(&m, sock), 0);
+}
+
+/* A TCP port free right now on 127.0.0.1. */
+static int
+s_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* xgw_broker_protocol_errors_total{side="<side>"} from the broker's
+ * /metrics, or -1. */
+static long
+s_proto_errors(int port, const char *side)
+{
+    char cmd[200], prefix[100];
+    snprintf(cmd, sizeof cmd, "curl -s http://127.0.0.1:%d/metrics", port);
+    snprintf(prefix, sizeof prefix, "xgw_broker_protocol_errors_total{side=\"%s\"} ", side);
+    char *text = NULL;
+    long value = -1;
+    if (xc_sh(cmd, &text) == 0 && text) {
+        const char *p = strstr(text, prefix);
+        if (p)
+            value = strtol(p + strlen(prefix), NULL, 10);
+    }
+    free(text);
+    return value;
+}
+
+/* Polls until the counter reaches want (or 5 s pass); returns its value. */
+static long
+s_wait_proto_errors(int port, const char *side, long want)
+{
+    long v = -1;
+    for (int i = 0; i < 100; i++) {
+        v = s_proto_errors(port, side);
+        if (v >= want)
+            break;
+        zclock_sleep(50);
+    }
+    return v;
+}
+
+/* Garbage on both broker sockets is counted, each message once, and refused;
+ * the broker keeps serving good traffic. */
 static void
 test_garbage(void **state)
 {
     s_env_t *e = *state;
-    assert_true(s_start_broker(e, NULL) > 0);
+    int port = s_free_port();
+    assert_true(port > 0);
+    char mset[64];
+    snprintf(mset, sizeof mset, "broker.metrics_port=%d", port);
+    assert_true(s_start_broker(e, mset) > 0);
     s_start_worker(e, "echo", "w.00", "10", "0", NULL);
     s_wait_workers(e, 1);
+    assert_int_equal(s_wait_proto_errors(port, "client", 0), 0);
+    assert_int_equal(s_proto_errors(port, "worker"), 0);
 
     zsock_t *raw = zsock_new_dealer(e->front);
     zsock_t *rawb = zsock_new_dealer(e->back);
     assert_non_null(raw);
     assert_non_null(rawb);
-    zstr_sendx(raw, "GWPC01", NULL);         /* truncated */
-    zstr_sendx(raw, "XXXX01", "\x01", NULL); /* bad signature */
-    zstr_sendx(raw, "GWPC01", "\x09", NULL); /* unknown command */
-    zstr_sendx(raw, "GWPC01", "\x01", "Bad Service", "0123456789abcdef", "", "12345678", "",
-               NULL);                                                  /* bad service name */
-    zstr_sendx(rawb, "GWPW01", "\x01", "echo", "\x00\x00", "x", NULL); /* READY, short credit */
-    zstr_sendx(rawb, "GWPW01", "\x05", NULL); /* HEARTBEAT from a stranger */
+    const char body[] = "hello";
+    s_hdr_t h = {.n = 0};
+    long client_bad = 0, worker_bad = 0;
+
+    /* Client side. A bare signature: shorter than signature + command. */
+    s_send_frames(raw, 1, "GWPC01", (size_t)6);
+    client_bad++;
+    /* Bad signature; unknown command; the reserved PARTIAL. */
+    s_send_frames(raw, 1, "XXXX01\x01", (size_t)7);
+    s_send_frames(raw, 1, "GWPC01\x09", (size_t)7);
+    s_send_frames(raw, 1, "GWPC01\x02", (size_t)7);
+    client_bad += 3;
+    /* A REQUEST with a bad service name. */
+    s_request_header(&h, "Bad Service");
+    s_send_frames(raw, 2, h.b, h.n, body, sizeof body);
+    client_bad++;
+    /* A REQUEST without its body frame; with a frame too many. */
+    s_request_header(&h, "echo");
+    s_send_frames(raw, 1, h.b, h.n);
+    s_send_frames(raw, 3, h.b, h.n, body, sizeof body, body, sizeof body);
+    client_bad += 2;
+    /* A REQUEST header cut inside the msg_id; one with a byte after its
+     * last field; one whose affinity length runs past its end. */
+    s_send_frames(raw, 2, h.b, (size_t)(7 + 15), body, sizeof body);
+    s_put(&h, "x", 1);
+    s_send_frames(raw, 2, h.b, h.n, body, sizeof body);
+    h.n--;
+    h.b[h.n - 1] = 1; /* affinity: 1 byte announced, none there */
+    s_send_frames(raw, 2, h.b, h.n, body, sizeof body);
+    client_bad += 3;
+    /* A HEARTBEAT with a byte after it, and with a second frame. */
+    s_send_frames(raw, 1, "GWPC01\x04\x00", (size_t)8);
+    s_send_frames(raw, 2, "GWPC01\x04", (size_t)7, "", (size_t)0);
+    client_bad += 2;
+    /* The old layout: every field a frame of its own. */
+    s_send_frames(raw, 7, "GWPC01", (size_t)6, "\x01", (size_t)1, "echo", (size_t)4,
+                  "0123456789abcdef", (size_t)16, "", (size_t)0, "\x7f\0\0\0\0\0\0\0", (size_t)8,
+                  body, sizeof body);
+    client_bad++;
+    /* A FINAL is well-formed but not something a client sends. */
+    static const char fin[] = "GWPC01\x03"
+                              "0123456789abcdef\x00\xc8\x04"
+                              "echo";
+    s_send_frames(raw, 2, fin, sizeof fin - 1, "", (size_t)0);
+    client_bad++;
+
+    /* Worker side, from a peer the broker does not know. READY with a
+     * short credit, READY with an empty instance, READY with a credit over
+     * 1,000,000; then a well-formed HEARTBEAT. */
+    s_send_frames(rawb, 1, "GWPW01\x01\x00\x00", (size_t)9);
+    static const char ready_empty[] = "GWPW01\x01\x00\x00\x00\x0a\x04"
+                                      "echo\x00";
+    s_send_frames(rawb, 1, ready_empty, sizeof ready_empty - 1);
+    static const char ready_over[] = "GWPW01\x01\x00\x0f\x42\x41\x04"
+                                     "echo\x04"
+                                     "w.99";
+    s_send_frames(rawb, 1, ready_over, sizeof ready_over - 1);
+    worker_bad += 3;
+    s_send_frames(rawb, 1, "GWPW01\x05", (size_t)7); /* HEARTBEAT from a stranger */
+
+    /* Each one counted once, on its side. */
+    assert_int_equal(s_wait_proto_errors(port, "client", client_bad), client_bad);
+    assert_int_equal(s_wait_proto_errors(port, "worker", worker_bad), worker_bad);
 
     xgw_client_t *c = s_client(e);
     s_result_t r;
     s_drive(c, "echo", 100, 10, 10000, 20000, 0, NULL, NULL, &r);
     assert_int_equal(r.by_status[200], 100);
     assert_true(xt_count_lines(e->broker_log, "event=protocol_error") >= 1);
-    /* The stranger's heartbeat is answered with DISCONNECT. */
+    /* Good traffic added none; the garbage got no answer on the front. */
+    assert_int_equal(s_proto_errors(port, "client"), client_bad);
+    assert_int_equal(s_proto_errors(port, "worker"), worker_bad);
+    zsock_set_rcvtimeo(raw, 200);
+    zmsg_t *m = zmsg_recv(raw);
+    assert_null(m);
+
+    /* The stranger is told DISCONNECT (one frame, exactly "GWPW01" 0x06)
+     * for its HEARTBEAT, and for each malformed message. */
     zsock_set_rcvtimeo(rawb, 2000);
-    zmsg_t *m = zmsg_recv(rawb);
-    int got_disconnect = 0;
-    while (m) {
-        zframe_t *cmd = zmsg_next(m) ? zmsg_next(m) : NULL;
-        (void)cmd;
+    int disconnects = 0;
+    for (m = zmsg_recv(rawb); m; m = zmsg_recv(rawb)) {
+        assert_int_equal(zmsg_size(m), 1);
         zframe_t *f0 = zmsg_first(m);
-        zframe_t *f1 = zmsg_next(m);
-        if (f0 && f1 && zframe_size(f1) == 1 && zframe_data(f1)[0] == 0x06)
-            got_disconnect = 1;
+        assert_int_equal(zframe_size(f0), 7);
+        assert_memory_equal(zframe_data(f0), "GWPW01\x06", 7);
+        disconnects++;
         zmsg_destroy(&m);
-        if (got_disconnect)
-            break;
-        m = zmsg_recv(rawb);
+        if (disconnects == worker_bad + 1)
+            zsock_set_rcvtimeo(rawb, 200);
     }
-    assert_true(got_disconnect);
+    assert_int_equal(disconnects, worker_bad + 1);
     zsock_destroy(&raw);
     zsock_destroy(&rawb);
     xgw_client_destroy(&c);

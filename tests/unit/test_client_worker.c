@@ -725,6 +725,122 @@ t_fake_request(t_fake_t *f, const char *client, const uint8_t id[XGW_GWP_MSGID_L
     assert_int_equal(xgw_gwp_send(f->h, &f->worker_id, &m), 0);
 }
 
+/* Raw GWP/1 frames, built and inspected byte by byte (proto/GWP.md) rather
+ * than with the codec, so the worker is held to the wire layout itself. */
+typedef struct {
+    uint8_t b[600];
+    size_t n;
+} t_hdr_t;
+
+static void
+t_put(t_hdr_t *h, const void *p, size_t n)
+{
+    assert_true(h->n + n <= sizeof h->b);
+    if (n > 0)
+        memcpy(h->b + h->n, p, n);
+    h->n += n;
+}
+
+static void
+t_put_be(t_hdr_t *h, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t byte = (uint8_t)(v >> (8 * (n - 1 - i)));
+        t_put(h, &byte, 1);
+    }
+}
+
+static void
+t_put_str(t_hdr_t *h, const void *p, size_t n)
+{
+    assert_true(n <= 255);
+    uint8_t len = (uint8_t)n;
+    t_put(h, &len, 1);
+    t_put(h, p, n);
+}
+
+/* Worker-side REQUEST header: GWPW01 0x02 msg_id deadline client affinity. */
+static void
+t_request_header(t_hdr_t *h, const char *client, const uint8_t id[XGW_GWP_MSGID_LEN],
+                 int64_t deadline_ms, const char *affinity)
+{
+    h->n = 0;
+    t_put(h, "GWPW01\x02", 7);
+    t_put(h, id, XGW_GWP_MSGID_LEN);
+    t_put_be(h, (uint64_t)deadline_ms, 8);
+    t_put_str(h, client, strlen(client));
+    t_put_str(h, affinity, strlen(affinity));
+}
+
+/* Sends frames to the worker as one message, after its routing id. */
+static void
+t_fake_send_raw(t_fake_t *f, const xgw_gwp_view_t *frames, size_t n)
+{
+    assert_true(zmq_send(f->h, f->worker_id.data, f->worker_id.size, ZMQ_SNDMORE) >= 0);
+    for (size_t i = 0; i < n; i++) {
+        int flags = i + 1 < n ? ZMQ_SNDMORE : 0;
+        assert_true(zmq_send(f->h, frames[i].data, frames[i].size, flags) == (int)frames[i].size);
+    }
+}
+
+/* A raw REQUEST as the broker sends it: header, then body. */
+static void
+t_fake_request_raw(t_fake_t *f, const char *client, const uint8_t id[XGW_GWP_MSGID_LEN],
+                   const char *affinity, const char *body)
+{
+    t_hdr_t h = {.n = 0};
+    t_request_header(&h, client, id, xgw_gwp_now_ms() + 10000, affinity);
+    xgw_gwp_view_t fr[2] = {{h.b, h.n}, {(const uint8_t *)body, strlen(body)}};
+    t_fake_send_raw(f, fr, 2);
+}
+
+/* One message from the worker, as raw frames (the routing id apart). */
+typedef struct {
+    uint8_t data[3][1100];
+    size_t size[3];
+    size_t n; /* frames on the wire, may exceed 3 */
+} t_raw_msg_t;
+
+/* Receives the next message from the worker that is not a HEARTBEAT within
+ * 2 s, without decoding it. */
+static void
+t_fake_recv_raw(t_fake_t *f, t_raw_msg_t *out)
+{
+    int64_t end = zclock_mono() + 2000;
+    for (;;) {
+        zmq_pollitem_t item = {f->h, 0, ZMQ_POLLIN, 0};
+        assert_true(zclock_mono() < end);
+        if (zmq_poll(&item, 1, 50) <= 0)
+            continue;
+        memset(out, 0, sizeof *out);
+        int more = 1;
+        for (size_t part = 0; more; part++) {
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            assert_true(zmq_msg_recv(&msg, f->h, 0) >= 0);
+            more = zmq_msg_more(&msg);
+            size_t size = zmq_msg_size(&msg);
+            if (part == 0) {
+                assert_true(size <= sizeof f->id_buf);
+                memcpy(f->id_buf, zmq_msg_data(&msg), size);
+                f->worker_id.data = f->id_buf;
+                f->worker_id.size = size;
+            } else {
+                if (out->n < 3) {
+                    assert_true(size <= sizeof out->data[0]);
+                    memcpy(out->data[out->n], zmq_msg_data(&msg), size);
+                    out->size[out->n] = size;
+                }
+                out->n++;
+            }
+            zmq_msg_close(&msg);
+        }
+        if (out->n == 1 && out->size[0] == 7 && memcmp(out->data[0], "GWPW01\x05", 7) == 0)
+            continue; /* HEARTBEAT */
+        return;
+    }
+}
+
 /* Lets the worker read what was sent; returns the request it hands out, if
  * any, within ms. */
 static xgw_request_t *
@@ -761,37 +877,47 @@ test_worker_dedup_fake_broker(void **state)
 
     xgw_gwp_inbox_t in;
     xgw_gwp_t m;
-    t_fake_recv_cmd(&f, &in, &m);
-    assert_int_equal(m.cmd, XGW_GWP_READY);
-    assert_string_equal(m.service, "dd");
-    assert_string_equal(m.instance, "dd.07");
-    assert_int_equal(m.credit, 5);
-    xgw_gwp_inbox_close(&in);
+    /* READY, byte for byte: one frame, credit 5, service "dd", instance
+     * "dd.07". */
+    t_raw_msg_t raw;
+    t_fake_recv_raw(&f, &raw);
+    static const char ready[] = "GWPW01\x01\x00\x00\x00\x05\x02"
+                                "dd\x05"
+                                "dd.07";
+    assert_int_equal(raw.n, 1);
+    assert_int_equal(raw.size[0], sizeof ready - 1);
+    assert_memory_equal(raw.data[0], ready, sizeof ready - 1);
 
     uint8_t x[XGW_GWP_MSGID_LEN], y[XGW_GWP_MSGID_LEN];
     memset(x, 0x11, sizeof x);
     memset(y, 0x22, sizeof y);
 
-    /* First sighting: handed to the caller, answered. */
-    t_fake_request(&f, "client-1", x, "body-x");
+    /* First sighting, built by hand: handed to the caller, answered. */
+    t_fake_request_raw(&f, "client-1", x, "bob@example.org", "body-x");
     xgw_request_t *req = t_worker_poll(w, 2000);
     assert_non_null(req);
     assert_memory_equal(req->msg_id, x, sizeof x);
     assert_int_equal(req->client_len, strlen("client-1"));
+    assert_memory_equal(req->client, "client-1", req->client_len);
+    assert_string_equal(req->affinity, "bob@example.org");
     assert_int_equal(req->body_len, 6);
+    assert_memory_equal(req->body, "body-x", 6);
     assert_int_equal(xgw_worker_in_flight(w), 1);
     assert_int_equal(xgw_worker_reply(w, &req, 202, "cached-x", 8), 0);
     assert_null(req);
     assert_int_equal(xgw_worker_in_flight(w), 0);
-    t_fake_recv_cmd(&f, &in, &m);
-    assert_int_equal(m.cmd, XGW_GWP_FINAL);
-    assert_memory_equal(m.msg_id, x, sizeof x);
-    assert_int_equal(m.status, 202);
-    assert_int_equal(m.body.size, 8);
-    assert_memory_equal(m.body.data, "cached-x", 8);
-    assert_int_equal(m.client.size, strlen("client-1"));
-    assert_memory_equal(m.client.data, "client-1", m.client.size);
-    xgw_gwp_inbox_close(&in);
+    /* FINAL, byte for byte: header (msg_id, status 202, client id), body. */
+    t_fake_recv_raw(&f, &raw);
+    t_hdr_t want = {.n = 0};
+    t_put(&want, "GWPW01\x04", 7);
+    t_put(&want, x, sizeof x);
+    t_put_be(&want, 202, 2);
+    t_put_str(&want, "client-1", 8);
+    assert_int_equal(raw.n, 2);
+    assert_int_equal(raw.size[0], want.n);
+    assert_memory_equal(raw.data[0], want.b, want.n);
+    assert_int_equal(raw.size[1], 8);
+    assert_memory_equal(raw.data[1], "cached-x", 8);
 
     /* The repeat (the client came back through another connection): the
      * cached FINAL, addressed to the new client id, and nothing for the
@@ -842,6 +968,95 @@ test_worker_dedup_fake_broker(void **state)
     assert_true(zmq_send(f.h, f.worker_id.data, f.worker_id.size, ZMQ_SNDMORE) >= 0);
     assert_true(zmq_send(f.h, "junk", 4, 0) == 4);
     assert_null(t_worker_poll(w, 200));
+
+    /* So are malformed REQUESTs, each with a msg_id of its own so that
+     * none is mistaken for a repeat: the worker hands none of them out. */
+    uint8_t z[XGW_GWP_MSGID_LEN];
+    memset(z, 0x30, sizeof z);
+    t_hdr_t h = {.n = 0};
+    xgw_gwp_view_t fr[3];
+    const xgw_gwp_view_t body = {(const uint8_t *)"body-z", 6};
+    int64_t dl = xgw_gwp_now_ms() + 10000;
+    /* The header without its body frame. */
+    z[0] = 1;
+    t_request_header(&h, "client-1", z, dl, "");
+    fr[0] = (xgw_gwp_view_t){h.b, h.n};
+    t_fake_send_raw(&f, fr, 1);
+    /* A frame too many. */
+    z[0] = 2;
+    t_request_header(&h, "client-1", z, dl, "");
+    fr[0] = (xgw_gwp_view_t){h.b, h.n};
+    fr[1] = body;
+    fr[2] = body;
+    t_fake_send_raw(&f, fr, 3);
+    /* A byte after the last field. */
+    z[0] = 3;
+    t_request_header(&h, "client-1", z, dl, "");
+    t_put(&h, "\x00", 1);
+    fr[0] = (xgw_gwp_view_t){h.b, h.n};
+    fr[1] = body;
+    t_fake_send_raw(&f, fr, 2);
+    /* The header cut inside the msg_id. */
+    z[0] = 4;
+    t_request_header(&h, "client-1", z, dl, "");
+    fr[0] = (xgw_gwp_view_t){h.b, 7 + 15};
+    t_fake_send_raw(&f, fr, 2);
+    /* An affinity length that runs past the header. */
+    z[0] = 5;
+    t_request_header(&h, "client-1", z, dl, "abc");
+    h.b[h.n - 4] = 4;
+    fr[0] = (xgw_gwp_view_t){h.b, h.n};
+    t_fake_send_raw(&f, fr, 2);
+    /* An empty client id. */
+    z[0] = 6;
+    t_request_header(&h, "", z, dl, "");
+    fr[0] = (xgw_gwp_view_t){h.b, h.n};
+    t_fake_send_raw(&f, fr, 2);
+    /* The client side's signature. */
+    z[0] = 7;
+    t_request_header(&h, "client-1", z, dl, "");
+    memcpy(h.b, "GWPC01", 6);
+    fr[0] = (xgw_gwp_view_t){h.b, h.n};
+    t_fake_send_raw(&f, fr, 2);
+    /* A negative deadline. */
+    z[0] = 8;
+    t_request_header(&h, "client-1", z, -1, "");
+    fr[0] = (xgw_gwp_view_t){h.b, h.n};
+    t_fake_send_raw(&f, fr, 2);
+    /* The old layout: every field a frame of its own. */
+    z[0] = 9;
+    const xgw_gwp_view_t old[7] = {{(const uint8_t *)"GWPW01", 6},
+                                   {(const uint8_t *)"\x02", 1},
+                                   {(const uint8_t *)"client-1", 8},
+                                   {z, sizeof z},
+                                   {(const uint8_t *)"", 0},
+                                   {(const uint8_t *)"\x7f\0\0\0\0\0\0\0", 8},
+                                   body};
+    t_fake_send_raw(&f, old, 7);
+    assert_null(t_worker_poll(w, 300));
+    xgw_worker_stats(w, &ws);
+    assert_int_equal(ws.received, 2);
+    assert_int_equal(ws.dup_dropped, 1);
+    assert_int_equal(ws.dup_replayed, 1);
+    /* The same msg_ids well-formed afterwards: each is new to the worker. */
+    for (uint8_t i = 1; i <= 9; i++) {
+        z[0] = i;
+        t_fake_request_raw(&f, "client-3", z, "", "body-z");
+        req = t_worker_poll(w, 2000);
+        assert_non_null(req);
+        assert_memory_equal(req->msg_id, z, sizeof z);
+        assert_memory_equal(req->client, "client-3", req->client_len);
+        assert_int_equal(xgw_worker_reply(w, &req, 200, "", 0), 0);
+        t_fake_recv_raw(&f, &raw);
+        assert_int_equal(raw.n, 2);
+        assert_int_equal(raw.size[0], 7 + 16 + 2 + 1 + 8);
+        assert_int_equal(raw.data[0][6], 0x04);
+        assert_memory_equal(raw.data[0] + 7, z, sizeof z);
+        assert_int_equal(raw.size[1], 0);
+    }
+    xgw_worker_stats(w, &ws);
+    assert_int_equal(ws.received, 11);
+    assert_int_equal(ws.answered, 11);
 
     /* CREDIT goes out as sent; destroy says DISCONNECT. */
     assert_int_equal(xgw_worker_set_credit(w, 0), 0);

@@ -15,6 +15,7 @@
 #include "xgw_rules.h"
 #include "xgw_error.h"
 #include "xgw_strmap.h"
+#include "xgw_x509.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -182,16 +183,13 @@ xgw_rules_new(const char *domains, char *err, size_t errlen)
         xgw_rules_destroy(&self);
         return NULL;
     }
-    char(*list)[XGW_DOMAIN_MAX + 1] = calloc(64, sizeof *list);
-    size_t n = 0;
-    int rc = list ? xgw_domain_list_parse(domains, list, 64, &n, err, errlen) : XGW_ENOMEM;
-    if (rc == 0 && n == 0) {
-        snprintf(err, errlen, "no served domains (common.domains is empty)");
-        rc = XGW_EINVAL;
-    }
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = xgw_strmap_put(self->served, list[i], s_present);
-    free(list);
+    /* common.domains has one parser, shared with certd (IDN U-labels are
+     * converted to A-labels there). */
+    xgw_strv_t list = {NULL, 0};
+    int rc = xgw_x509_domains_parse(domains ? domains : "", &list, err, errlen);
+    for (size_t i = 0; rc == 0 && i < list.n; i++)
+        rc = xgw_strmap_put(self->served, list.v[i], s_present);
+    xgw_x509_strv_free(&list);
     if (rc != 0)
         xgw_rules_destroy(&self);
     return self;

@@ -54,8 +54,9 @@ typedef struct {
 
 /* Creates an empty rule set (version 0, a global policy with every switch
  * off, Lync's gateway defaults, no partners) serving domains (a
- * comma-separated list, normally common.domains). NULL on a bad list
- * (reason in err) or allocation failure. */
+ * comma-separated list, normally common.domains, parsed by
+ * xgw_x509_domains_parse like certd does). NULL on a bad list (reason in
+ * err) or allocation failure. */
 xgw_rules_t *xgw_rules_new(const char *domains, char *err, size_t errlen);
 
 /* Frees everything; nulls *self_p. */

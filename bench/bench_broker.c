@@ -14,6 +14,8 @@
  * other than 200, or echoed wrongly, so it doubles as a smoke test
  * (--short). See bench/README.md.
  */
+#include "support.h"
+#include "support_proc.h"
 #include "xgw_client.h"
 #include "xgw_error.h"
 #include "xgw_gwp.h"
@@ -176,48 +178,6 @@ typedef struct {
     char broker_log[160];
 } s_paths_t;
 
-static pid_t
-s_spawn(char *const argv[], const char *log_path)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_path, O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        fprintf(stderr, "bench: cannot start %s: %s\n", argv[0], strerror(rc));
-        return -1;
-    }
-    return pid;
-}
-
-/* SIGTERM, then up to 5 s for a clean exit, then SIGKILL. Returns the wait
- * status, or -1. */
-static int
-s_stop(pid_t pid)
-{
-    if (pid <= 0)
-        return -1;
-    kill(pid, SIGTERM);
-    for (int i = 0; i < 500; i++) {
-        int status = 0;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid)
-            return status;
-        if (r < 0)
-            return -1;
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return -1;
-}
-
 static int
 s_find_broker(s_paths_t *p)
 {
@@ -258,7 +218,7 @@ s_start_broker(const s_paths_t *p)
                     "--set",
                     "common.log_level=warn",
                     NULL};
-    return s_spawn(argv, p->broker_log);
+    return xt_spawn(argv, p->broker_log);
 }
 
 static pid_t
@@ -269,7 +229,7 @@ s_start_worker(const s_paths_t *p, int i, long credit)
     snprintf(cr, sizeof cr, "%ld", credit);
     snprintf(log, sizeof log, "%s/%s.log", p->dir, instance);
     char *argv[] = {(char *)p->self, "--worker", (char *)p->back, instance, cr, NULL};
-    return s_spawn(argv, log);
+    return xt_spawn(argv, log);
 }
 
 /* ---- client side -------------------------------------------------------- */
@@ -522,52 +482,16 @@ s_run(const s_paths_t *p, const s_run_opts_t *o, long credit, s_samples_t *smp, 
     }
     xgw_client_destroy(&c);
     for (int i = 0; i < nw; i++) {
-        int st = s_stop(workers[i]);
+        int st = xt_stop(workers[i], 5000);
         if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
             fprintf(stderr, "bench: worker %d did not exit cleanly (status %d)\n", i, st);
     }
-    int st = s_stop(broker);
+    int st = xt_stop(broker, 5000);
     if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
         fprintf(stderr, "bench: broker did not exit cleanly (status %d)\n", st);
 }
 
 /* ---- report ------------------------------------------------------------- */
-
-static void
-s_machine(void)
-{
-    char model[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f)) {
-            if (strncmp(line, "model name", 10) == 0) {
-                char *colon = strchr(line, ':');
-                if (colon) {
-                    colon++;
-                    while (*colon == ' ' || *colon == '\t')
-                        colon++;
-                    colon[strcspn(colon, "\n")] = '\0';
-                    snprintf(model, sizeof model, "%s", colon);
-                }
-                break;
-            }
-        }
-        fclose(f);
-    }
-    struct utsname u;
-    char kernel[160] = "unknown";
-    if (uname(&u) == 0)
-        snprintf(kernel, sizeof kernel, "%s %s", u.sysname, u.release);
-    time_t t = time(NULL);
-    struct tm tm;
-    char date[32] = "";
-    if (gmtime_r(&t, &tm))
-        strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &tm);
-    printf("# xgw-bench-broker %s\n", XGW_VERSION);
-    printf("# date: %s\n", date);
-    printf("# machine: nproc=%ld, cpu=\"%s\", %s\n", sysconf(_SC_NPROCESSORS_ONLN), model, kernel);
-}
 
 static void
 s_header(void)
@@ -710,7 +634,7 @@ main(int argc, char **argv)
     snprintf(p.back, sizeof p.back, "ipc://%s/back", p.dir);
     snprintf(p.broker_log, sizeof p.broker_log, "%s/broker.log", p.dir);
 
-    s_machine();
+    xb_print_machine("xgw-bench-broker");
     printf("# broker: %s; body %ld bytes; worker credit %ld; %.0f s per run\n", p.broker_bin, body,
            credit, seconds);
     s_header();

@@ -22,6 +22,8 @@
  * daemon does not start, a request is lost or answered wrongly, a reloaded
  * snapshot decides differently), never because of speed.
  */
+#include "support.h"
+#include "support_proc.h"
 #include "xgw_client.h"
 #include "xgw_error.h"
 #include "xgw_gwp.h"
@@ -96,36 +98,6 @@ s_rss_kib(void)
     }
     fclose(f);
     return kib;
-}
-
-static void
-s_machine(void)
-{
-    char model[256] = "unknown";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f)) {
-            if (strncmp(line, "model name", 10) == 0) {
-                char *colon = strchr(line, ':');
-                if (colon) {
-                    colon++;
-                    while (*colon == ' ' || *colon == '\t')
-                        colon++;
-                    colon[strcspn(colon, "\n")] = '\0';
-                    snprintf(model, sizeof model, "%s", colon);
-                }
-                break;
-            }
-        }
-        fclose(f);
-    }
-    struct utsname u;
-    char kernel[160] = "unknown";
-    if (uname(&u) == 0)
-        snprintf(kernel, sizeof kernel, "%s %s", u.sysname, u.release);
-    printf("# xgw-bench-policy %s\n", XGW_VERSION);
-    printf("# machine: nproc=%ld, cpu=\"%s\", %s\n", sysconf(_SC_NPROCESSORS_ONLN), model, kernel);
 }
 
 /* ---- (a) building the rule set ----------------------------------------- */
@@ -566,58 +538,6 @@ s_find_bins(s_env_t *e)
     return 0;
 }
 
-static pid_t
-s_spawn(const char *bin, const char *conf, const char *log_path)
-{
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log_path, O_WRONLY | O_CREAT | O_APPEND,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-    char *argv[] = {(char *)bin, "-c", (char *)conf, NULL};
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        fprintf(stderr, "bench: cannot start %s: %s\n", bin, strerror(rc));
-        return -1;
-    }
-    return pid;
-}
-
-/* SIGTERM, up to 5 s, then SIGKILL. */
-static void
-s_stop(pid_t pid)
-{
-    if (pid <= 0)
-        return;
-    kill(pid, SIGTERM);
-    for (int i = 0; i < 500; i++) {
-        int status = 0;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid || r < 0)
-            return;
-        usleep(10000);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-}
-
-static int
-s_log_has(const char *path, const char *needle)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    char line[1024];
-    int found = 0;
-    while (!found && fgets(line, sizeof line, f))
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
-}
-
 static int
 s_start_daemons(s_env_t *e)
 {
@@ -649,13 +569,15 @@ s_start_daemons(s_env_t *e)
             "metrics_port = 0\n",
             e->dir, e->dir, e->dir, e->dir, e->dir, e->dir);
     fclose(f);
-    e->broker = s_spawn(e->broker_bin, e->conf, e->broker_log);
-    e->policyd = s_spawn(e->policyd_bin, e->conf, e->policyd_log);
+    char *bargv[] = {e->broker_bin, "-c", e->conf, NULL};
+    char *pargv[] = {e->policyd_bin, "-c", e->conf, NULL};
+    e->broker = xt_spawn(bargv, e->broker_log);
+    e->policyd = xt_spawn(pargv, e->policyd_log);
     if (e->broker <= 0 || e->policyd <= 0)
         return -1;
     for (int i = 0; i < 1000; i++) {
-        if (s_log_has(e->broker_log, "event=worker_ready") &&
-            s_log_has(e->policyd_log, "event=serving"))
+        if (xt_count_lines(e->broker_log, "event=worker_ready") > 0 &&
+            xt_count_lines(e->policyd_log, "event=serving") > 0)
             return 0;
         usleep(10000);
     }
@@ -666,8 +588,8 @@ s_start_daemons(s_env_t *e)
 static void
 s_stop_daemons(s_env_t *e, int keep)
 {
-    s_stop(e->policyd);
-    s_stop(e->broker);
+    xt_stop(e->policyd, 5000);
+    xt_stop(e->broker, 5000);
     if (e->dir[0] && !keep) {
         char cmd[256];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", e->dir);
@@ -908,7 +830,7 @@ main(int argc, char **argv)
         }
     }
     signal(SIGPIPE, SIG_IGN);
-    s_machine();
+    xb_print_machine("xgw-bench-policy");
     int failed = 0;
     if (local)
         failed |= s_local(seconds);

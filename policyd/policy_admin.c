@@ -157,6 +157,40 @@ s_commit(s_op_t *op, Xgw__V1__RuleChange *c)
     return 0;
 }
 
+/* Commits a change that names one object (a delete, a deny entry) and, when
+ * it is done, says so with done_fmt (one %s: the key). */
+static int
+s_commit_key(s_op_t *op, Xgw__V1__RuleChange__ChangeCase which, const char *key,
+             const char *done_fmt)
+{
+    Xgw__V1__RuleChange c = XGW__V1__RULE_CHANGE__INIT;
+    c.change_case = which;
+    char *k = (char *)key;
+    switch (which) {
+    case XGW__V1__RULE_CHANGE__CHANGE_POLICY_DELETE:
+        c.policy_delete = k;
+        break;
+    case XGW__V1__RULE_CHANGE__CHANGE_USER_DELETE:
+        c.user_delete = k;
+        break;
+    case XGW__V1__RULE_CHANGE__CHANGE_PARTNER_DELETE:
+        c.partner_delete = k;
+        break;
+    case XGW__V1__RULE_CHANGE__CHANGE_DENY_ADD:
+        c.deny_add = k;
+        break;
+    case XGW__V1__RULE_CHANGE__CHANGE_DENY_REMOVE:
+        c.deny_remove = k;
+        break;
+    default:
+        return s_fail(op, 1, "internal error: change %d does not name one object", (int)which);
+    }
+    int rc = s_commit(op, &c);
+    if (rc == 0 && done_fmt)
+        s_fail(op, 0, done_fmt, key);
+    return rc;
+}
+
 /* ---- value parsing shared by verbs --------------------------------------- */
 
 static int
@@ -375,13 +409,7 @@ s_policy_remove(s_op_t *op)
                       "policy %s is granted to %zu user(s); revoke it first (xgwctl policy "
                       "grant USER --none)",
                       name, grants);
-    Xgw__V1__RuleChange c = XGW__V1__RULE_CHANGE__INIT;
-    c.change_case = XGW__V1__RULE_CHANGE__CHANGE_POLICY_DELETE;
-    c.policy_delete = (char *)name;
-    int rc = s_commit(op, &c);
-    if (rc == 0)
-        s_fail(op, 0, "policy %s removed", name);
-    return rc;
+    return s_commit_key(op, XGW__V1__RULE_CHANGE__CHANGE_POLICY_DELETE, name, "policy %s removed");
 }
 
 /* Writes the user's entry (or removes it when it holds nothing). */
@@ -395,9 +423,7 @@ s_user_put(s_op_t *op, const char *address, const char *site, const char *policy
     if (!*site && !*policy) {
         if (!exists)
             return 0;
-        c.change_case = XGW__V1__RULE_CHANGE__CHANGE_USER_DELETE;
-        c.user_delete = (char *)address;
-        return s_commit(op, &c);
+        return s_commit_key(op, XGW__V1__RULE_CHANGE__CHANGE_USER_DELETE, address, NULL);
     }
     u.address = (char *)address;
     u.site = (char *)site;
@@ -806,13 +832,8 @@ s_partner_remove(s_op_t *op)
     const xgw_partner_t *cur = xgw_rules_partner_for(op->a->rules, domain);
     if (!cur || strcmp(cur->domain, domain) != 0)
         return s_fail(op, 2, "no partner %s", domain);
-    Xgw__V1__RuleChange c = XGW__V1__RULE_CHANGE__INIT;
-    c.change_case = XGW__V1__RULE_CHANGE__CHANGE_PARTNER_DELETE;
-    c.partner_delete = domain;
-    int rc = s_commit(op, &c);
-    if (rc == 0)
-        s_fail(op, 0, "partner %s removed", domain);
-    return rc;
+    return s_commit_key(op, XGW__V1__RULE_CHANGE__CHANGE_PARTNER_DELETE, domain,
+                        "partner %s removed");
 }
 
 /* ---- deny -------------------------------------------------------------- */
@@ -826,13 +847,8 @@ s_deny_add(s_op_t *op)
         return s_fail(op, 2, "%s", err);
     if (xgw_rules_deny_has(op->a->rules, pattern))
         return s_fail(op, 0, "%s is already on the deny list", pattern);
-    Xgw__V1__RuleChange c = XGW__V1__RULE_CHANGE__INIT;
-    c.change_case = XGW__V1__RULE_CHANGE__CHANGE_DENY_ADD;
-    c.deny_add = pattern;
-    int rc = s_commit(op, &c);
-    if (rc == 0)
-        s_fail(op, 0, "%s added to the deny list", pattern);
-    return rc;
+    return s_commit_key(op, XGW__V1__RULE_CHANGE__CHANGE_DENY_ADD, pattern,
+                        "%s added to the deny list");
 }
 
 static int
@@ -844,13 +860,8 @@ s_deny_remove(s_op_t *op)
         return s_fail(op, 2, "%s", err);
     if (!xgw_rules_deny_has(op->a->rules, pattern))
         return s_fail(op, 2, "%s is not on the deny list", pattern);
-    Xgw__V1__RuleChange c = XGW__V1__RULE_CHANGE__INIT;
-    c.change_case = XGW__V1__RULE_CHANGE__CHANGE_DENY_REMOVE;
-    c.deny_remove = pattern;
-    int rc = s_commit(op, &c);
-    if (rc == 0)
-        s_fail(op, 0, "%s removed from the deny list", pattern);
-    return rc;
+    return s_commit_key(op, XGW__V1__RULE_CHANGE__CHANGE_DENY_REMOVE, pattern,
+                        "%s removed from the deny list");
 }
 
 typedef struct {

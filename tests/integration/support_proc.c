@@ -92,6 +92,20 @@ xt_wait(pid_t pid, int timeout_ms)
     return -1;
 }
 
+int
+xt_stop(pid_t pid, int timeout_ms)
+{
+    if (pid <= 0)
+        return -1;
+    kill(pid, SIGTERM);
+    int status = xt_wait(pid, timeout_ms);
+    if (status != -1)
+        return status;
+    kill(pid, SIGKILL);
+    xt_wait(pid, 5000);
+    return -1;
+}
+
 void
 xt_cleanup(void)
 {

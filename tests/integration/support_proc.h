@@ -24,6 +24,11 @@ void xt_signal(pid_t pid, int sig);
  * timeout (the process is still running). */
 int xt_wait(pid_t pid, int timeout_ms);
 
+/* SIGTERM, then up to timeout_ms for pid to exit, then SIGKILL. Returns the
+ * wait status of a process that exited by itself, -1 when it had to be
+ * killed. */
+int xt_stop(pid_t pid, int timeout_ms);
+
 /* Kills every process started with xt_spawn that is still running. */
 void xt_cleanup(void);
 

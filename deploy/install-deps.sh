@@ -18,7 +18,9 @@ PACKAGES=(
     libstrophe-dev libsofia-sip-ua-dev libssl-dev libexpat1-dev
     libc-ares-dev libsqlite3-dev
     # tests
-    libcmocka-dev sqlite3 clang-format
+    libcmocka-dev sqlite3 clang-format clang libclang-rt-14-dev
+    # real peers the edge tests start on loopback (XMPP, SIP, DNS)
+    prosody lua-unbound sip-tester kamailio dnsmasq-base
     # run, operate, test the process group
     supervisor prometheus curl python3 openssl
 )

@@ -91,6 +91,7 @@ static const char *const s_sections[] = {
 };
 
 static const char *const s_log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const s_xmppd_modes[] = {"s2s", "component", NULL};
 
 static const struct cfg_key s_keys[] = {
     /* [common]: read by every process. */
@@ -154,10 +155,60 @@ static const struct cfg_key s_keys[] = {
           "Prometheus port of xmppd instance 0; instance N uses metrics_port + N; 0 disables"),
     S_INT(xmppd, credit, "256", 1, 100000, S_RESTART,
           "requests one xmppd instance takes from the broker at a time"),
+    S_ENUM(xmppd, mode, s_xmppd_modes, "s2s", S_RESTART,
+           "s2s: xmppd federates itself (listens, dials out); component: it is an XEP-0114 "
+           "component of a local XMPP server that federates for it"),
+    S_STRING(xmppd, s2s_listen, "127.0.0.1:5269", 0, S_RESTART,
+             "HOST:PORT of the server-to-server listener (shared by every xmppd instance with "
+             "SO_REUSEPORT); empty disables inbound streams"),
+    S_STRING(xmppd, direct_tls_listen, "", 0, S_RESTART,
+             "HOST:PORT of the direct-TLS (XEP-0368) s2s listener; empty disables it"),
+    S_STRING(xmppd, dns_servers, "", 0, S_RESTART,
+             "DNS servers for SRV and address lookups, HOST[:PORT] comma-separated; empty "
+             "means the system's resolv.conf"),
+    S_DURATION(xmppd, dns_timeout, "5s", S_MS(100), S_MIN(1), S_RESTART,
+               "how long one DNS lookup may take before the domain counts as unreachable"),
+    S_DURATION(xmppd, tls_handshake_timeout, "10s", S_MS(100), S_MIN(5), S_RESTART,
+               "how long a TLS handshake on an s2s stream may take"),
+    S_SIZE(xmppd, max_stanza, "256KiB", S_KIB(4), S_MIB(16), S_RESTART,
+           "largest stanza accepted from a peer; a larger one is a policy-violation stream "
+           "error"),
+    S_INT(xmppd, outbound_queue_max, "1000", 1, 1000000, S_RESTART,
+          "stanzas held per remote domain while its outbound stream is being set up; more "
+          "are refused (the SIP side sees 503)"),
+    S_STRING(xmppd, component_connect, "127.0.0.1:5347", 0, S_RESTART,
+             "component mode: HOST:PORT of the XMPP server's component listener"),
+    S_STRING(xmppd, component_domain, "", 0, S_RESTART,
+             "component mode: the component's JID (the served domain as the XMPP server knows "
+             "it); empty means the first of common.domains"),
+    S_STRING(xmppd, component_secret_file, "", 0, S_RESTART,
+             "component mode: file holding the component's shared secret (never put the secret "
+             "itself in this file)"),
     S_INT(sipd, metrics_port, "9130", 0, 65535, S_RESTART,
           "Prometheus port of sipd instance 0; instance N uses metrics_port + N; 0 disables"),
     S_INT(sipd, credit, "64", 1, 100000, S_RESTART,
           "requests one sipd instance takes from the broker at a time"),
+    S_STRING(sipd, sip_url, "sip:127.0.0.1:5060", 1, S_RESTART,
+             "where sipd listens for SIP over UDP and TCP (sofia-sip URL, e.g. "
+             "sip:10.0.0.5:5060)"),
+    S_STRING(sipd, sips_url, "", 0, S_RESTART,
+             "where sipd listens for SIP over TLS (e.g. sips:10.0.0.5:5061); empty disables TLS"),
+    S_STRING(sipd, outbound_proxy, "", 0, S_RESTART,
+             "the SIP next hop every request from the gateway goes to (SIP URI with its "
+             "transport, e.g. sip:10.0.0.2:5060;transport=tcp); empty sends by Request-URI"),
+    S_STRING(sipd, trusted_peers, "127.0.0.1", 0, S_RESTART,
+             "addresses or networks (CIDR) whose SIP requests are accepted, comma-separated; "
+             "anything else gets 403"),
+    S_STRING(sipd, trusted_tls_hosts, "", 0, S_RESTART,
+             "host names that a TLS peer's certificate may carry to be trusted, comma-separated"),
+    S_SIZE(sipd, max_message_body, "64KiB", S_KIB(1), S_MIB(1), S_RESTART,
+           "largest MESSAGE body accepted from SIP; larger ones get 413"),
+    S_DURATION(sipd, answer_timeout, "30s", S_SEC(1), S_SEC(31), S_RESTART,
+               "an incoming MESSAGE is answered by then at the latest (408 if the XMPP side has "
+               "not taken it), inside the 32 s SIP transaction budget"),
+    S_DURATION(sipd, subscribe_expires, "1h", S_MIN(1), S_HOUR(24), S_RESTART,
+               "Expires of the SUBSCRIBEs the gateway sends to SIP users; refreshed before "
+               "expiry"),
     S_INT(policyd, metrics_port, "9150", 0, 65535, S_RESTART,
           "Prometheus port of policyd instance 0; instance N uses metrics_port + N; 0 disables"),
     S_STRING(policyd, database, "", 0, S_RESTART,

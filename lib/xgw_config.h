@@ -78,11 +78,30 @@ typedef struct xgw_settings_broker {
 typedef struct xgw_settings_xmppd {
     int64_t metrics_port;
     int64_t credit;
+    char mode[XGW_CONFIG_ENUM_MAX];              /* s2s | component */
+    char s2s_listen[XGW_CONFIG_ADDR_MAX];        /* HOST:PORT, "" = no inbound */
+    char direct_tls_listen[XGW_CONFIG_ADDR_MAX]; /* HOST:PORT (XEP-0368), "" = off */
+    char dns_servers[XGW_CONFIG_LIST_MAX];       /* HOST[:PORT],... "" = resolv.conf */
+    int64_t dns_timeout_ms;
+    int64_t tls_handshake_timeout_ms;
+    int64_t max_stanza;                          /* bytes */
+    int64_t outbound_queue_max;                  /* stanzas per remote domain */
+    char component_connect[XGW_CONFIG_ADDR_MAX]; /* HOST:PORT of the XMPP server */
+    char component_domain[XGW_CONFIG_LIST_MAX];  /* component JID(s) */
+    char component_secret_file[XGW_CONFIG_PATH_MAX];
 } xgw_settings_xmppd_t;
 
 typedef struct xgw_settings_sipd {
     int64_t metrics_port;
     int64_t credit;
+    char sip_url[XGW_CONFIG_ADDR_MAX];           /* UDP+TCP listener, sofia URL */
+    char sips_url[XGW_CONFIG_ADDR_MAX];          /* TLS listener, "" = off */
+    char outbound_proxy[XGW_CONFIG_PATH_MAX];    /* next hop SIP URI */
+    char trusted_peers[XGW_CONFIG_LIST_MAX];     /* addresses / CIDRs */
+    char trusted_tls_hosts[XGW_CONFIG_LIST_MAX]; /* names in TLS peer certificates */
+    int64_t max_message_body;                    /* bytes */
+    int64_t answer_timeout_ms;                   /* answer an incoming MESSAGE by then */
+    int64_t subscribe_expires_ms;                /* Expires of our SUBSCRIBEs */
 } xgw_settings_sipd_t;
 
 typedef struct xgw_settings_policyd {

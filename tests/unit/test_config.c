@@ -143,7 +143,7 @@ test_key_table(void **state)
 {
     (void)state;
     size_t n = xgw_config_key_count();
-    assert_int_equal(n, 40);
+    assert_int_equal(n, 59);
     for (size_t i = 0; i < n; i++) {
         const char *sec = NULL;
         const char *key = NULL;

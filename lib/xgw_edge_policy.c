@@ -77,6 +77,12 @@ xgw_edge_policy_tick(xgw_edge_policy_t *self)
     return xgw_rules_client_tick(self->replica);
 }
 
+xgw_rules_client_t *
+xgw_edge_policy_replica(xgw_edge_policy_t *self)
+{
+    return self->replica;
+}
+
 const xgw_rules_t *
 xgw_edge_policy_rules(xgw_edge_policy_t *self)
 {

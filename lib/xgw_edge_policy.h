@@ -24,6 +24,9 @@ size_t xgw_edge_policy_items(xgw_edge_policy_t *self, zmq_pollitem_t *items, siz
 void xgw_edge_policy_readable(xgw_edge_policy_t *self);
 int64_t xgw_edge_policy_tick(xgw_edge_policy_t *self);
 
+/* The replica itself (its contact cache, its change callback). Borrowed. */
+xgw_rules_client_t *xgw_edge_policy_replica(xgw_edge_policy_t *self);
+
 /* The replica's rules, NULL before the first snapshot. */
 const xgw_rules_t *xgw_edge_policy_rules(xgw_edge_policy_t *self);
 

@@ -17,6 +17,20 @@ typedef struct {
     xgw_series_t *m_ok, *m_client_error, *m_server_error;
 } s_ctx_t;
 
+void
+xgw_service_fill_status(Xgw__V1__Status *st, const char *process, const xgw_daemon_t *daemon,
+                        xgw_worker_t *worker, int64_t started_mono)
+{
+    xgw_worker_stats_t ws;
+    xgw_worker_stats(worker, &ws);
+    st->process = (char *)process;
+    st->instance = (char *)daemon->instance_name;
+    st->version = XGW_VERSION;
+    st->uptime_s = (uint64_t)((zclock_mono() - started_mono) / 1000);
+    st->in_flight = (uint32_t)xgw_worker_in_flight(worker);
+    st->handled = ws.answered;
+}
+
 static int
 s_health(void *ud, char *reason, size_t reason_len)
 {
@@ -43,14 +57,8 @@ s_answer(s_ctx_t *ctx, xgw_request_t **req_p)
         reply.status = 400;
         snprintf(reason, sizeof reason, "body is not an xgw.v1.Request");
     } else if (in->payload_case == XGW__V1__REQUEST__PAYLOAD_PING) {
-        xgw_worker_stats_t st;
-        xgw_worker_stats(ctx->worker, &st);
-        status.process = (char *)ctx->def->process;
-        status.instance = ctx->daemon->instance_name;
-        status.version = XGW_VERSION;
-        status.uptime_s = (uint64_t)((zclock_mono() - ctx->started_mono) / 1000);
-        status.in_flight = (uint32_t)xgw_worker_in_flight(ctx->worker);
-        status.handled = st.answered;
+        xgw_service_fill_status(&status, ctx->def->process, ctx->daemon, ctx->worker,
+                                ctx->started_mono);
         reply.status = 200;
         reply.payload_case = XGW__V1__REPLY__PAYLOAD_STATUS_INFO;
         reply.status_info = &status;

@@ -53,6 +53,12 @@ struct xgw_service_def {
     void (*on_reload)(void *ud, const xgw_settings_t *settings);
 };
 
+/* Fills st with this process's status for a Ping answer. Strings are
+ * borrowed from process and daemon. started_mono is zclock_mono() at
+ * start. */
+void xgw_service_fill_status(Xgw__V1__Status *st, const char *process, const xgw_daemon_t *daemon,
+                             xgw_worker_t *worker, int64_t started_mono);
+
 /* Runs a service process: parses argv through xgw_daemon, calls pick to
  * copy credit and metrics port out of the settings, serves until
  * SIGTERM/SIGINT, drains, and returns the exit code (0 after a clean drain,

@@ -33,6 +33,10 @@ xgw_strerror(int code)
         return "already exists";
     case XGW_ETIMEDOUT:
         return "timed out";
+    case XGW_ENOTCONN:
+        return "not connected";
+    case XGW_ECANCELED:
+        return "cancelled";
     }
     return "unknown error";
 }

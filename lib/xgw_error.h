@@ -21,6 +21,8 @@
 #define XGW_EPROTO -10    /* protocol violation (bad signature, unknown command) */
 #define XGW_EEXIST -11    /* object already exists */
 #define XGW_ETIMEDOUT -12 /* deadline passed */
+#define XGW_ENOTCONN -13  /* the link or stream is not up */
+#define XGW_ECANCELED -14 /* the operation was cancelled before it completed */
 
 /* Returns a static, human-readable name for an XGW_E* code. Never NULL. */
 const char *xgw_strerror(int code);

@@ -21,3 +21,6 @@ echo "== tests: ASan+UBSan build =="
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 (cd build-asan && ctest --output-on-failure)
+
+echo "== fuzz: libFuzzer targets, a short run each (build-fuzz/) =="
+XGW_FUZZ_SECONDS="${XGW_FUZZ_SECONDS:-20}" bash fuzz/run.sh

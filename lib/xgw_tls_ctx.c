@@ -125,6 +125,12 @@ s_sni(SSL *ssl, int *alert, void *arg)
 {
     (void)alert;
     xgw_tls_t *self = arg;
+    /* OpenSSL also runs this callback on a client after ServerHello, where
+     * the name is the one we sent (the remote domain): swapping contexts
+     * there would replace our own client certificate with the default
+     * one, and the peer would refuse SASL EXTERNAL. */
+    if (!SSL_is_server(ssl))
+        return SSL_TLSEXT_ERR_OK;
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
     SSL_CTX *want = xgw_tls_ctx_for(self, name);
     if (want && want != SSL_get_SSL_CTX(ssl))

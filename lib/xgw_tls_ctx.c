@@ -132,6 +132,11 @@ s_sni(SSL *ssl, int *alert, void *arg)
     if (!SSL_is_server(ssl))
         return SSL_TLSEXT_ERR_OK;
     const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    /* No SNI (Prosody 0.12 sends none on s2s STARTTLS): keep the context
+     * the caller chose from the stream's 'to' (CRT-10); the default one
+     * would present the wrong certificate. */
+    if (!name || !*name)
+        return SSL_TLSEXT_ERR_OK;
     SSL_CTX *want = xgw_tls_ctx_for(self, name);
     if (want && want != SSL_get_SSL_CTX(ssl))
         SSL_set_SSL_CTX(ssl, want);

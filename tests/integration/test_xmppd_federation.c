@@ -34,6 +34,7 @@
 
 #include "support_cert.h"
 #include "support_certd.h"
+#include "support_dnsmasq.h"
 #include "support_proc.h"
 
 #include "xgw_client.h"
@@ -77,6 +78,7 @@ typedef struct {
 static s_side_t s_a = {.domain = "a.test", .ip = "127.0.0.183"};
 static s_side_t s_b = {.domain = "b.test", .ip = "127.0.0.184"};
 static const char *s_raw_ip = "127.0.0.185";
+static xt_dnsmasq_t s_dns; /* SRV for the direct TLS case, on 127.0.0.186 */
 static char s_top[128];
 static int s_failed;
 
@@ -195,9 +197,10 @@ s_side_start(s_side_t *s, const s_side_t *peer)
             "[xmppd]\nmetrics_port = %d\ns2s_listen = \"%s:%d\"\n"
             "direct_tls_listen = \"%s:%d\"\n"
             "tls_handshake_timeout = 5s\n"
+            "dns_servers = \"%s\"\n"
             "[xgwctl]\ntimeout = 10s\n",
             e->dir, e->dir, e->dir, e->dir, e->dir, e->data, e->dir, s->domain, s->metrics_port,
-            s->ip, s->port, s->ip, s->tls_port);
+            s->ip, s->port, s->ip, s->tls_port, s_dns.server);
     if (fclose(f) != 0)
         return -1;
     char *bargv[] = {(char *)xt_bin("xgw-broker"), "-c", e->conf, NULL};
@@ -251,6 +254,17 @@ s_setup(void **state)
     s_b.tls_port = base + 3;
     s_a.metrics_port = base + 4;
     s_b.metrics_port = base + 5;
+    /* b.test offers only direct TLS through SRV (XEP-0368); used once the
+     * partner's static route is removed. */
+    char records[512];
+    snprintf(records, sizeof records,
+             "srv-host=_xmpps-server._tcp.b.test,xb.test,%d,0,5\n"
+             "host-record=xb.test,%s\n",
+             s_b.tls_port, s_b.ip);
+    if (xt_dnsmasq_start(&s_dns, "127.0.0.186", records) != 0) {
+        s_failed = 1;
+        return -1;
+    }
     if (s_side_start(&s_a, &s_b) != 0 || s_side_start(&s_b, &s_a) != 0) {
         fprintf(stderr, "setup failed; logs in %s\n", s_top);
         s_failed = 1;
@@ -272,6 +286,7 @@ s_teardown(void **state)
         if (xc_shutdown_certd(&sides[i]->env) != 0)
             s_failed = 1;
     }
+    (void)xt_dnsmasq_stop(&s_dns);
     xt_cleanup();
     if (!s_failed && !getenv("XGW_KEEP_TMP")) {
         char cmd[400];
@@ -807,10 +822,53 @@ test_direct_tls_listener(void **state)
 }
 
 static void
+test_direct_tls_outbound(void **state)
+{
+    (void)state;
+    /* Without its static route A finds b.test by SRV: only an xmpps record
+     * (direct TLS, XEP-0368). A dials TLS at once with SNI b.test and ALPN
+     * xmpp-server; B accepts on its direct TLS listener. */
+    char route[64];
+    snprintf(route, sizeof route, "%s:%d", s_b.ip, s_b.port);
+    assert_int_equal(
+        s_ctl(&s_a, "partner", "set", "b.test", "--proxy-fqdn", "none", "--tls", "optional", NULL),
+        0);
+    s_restart_both();
+    int b_direct = xt_count_lines(s_b.xmppd_log, "listener=direct_tls");
+    s_answer_t ans;
+    s_got_t got;
+    s_send_message(&s_a, "romeo@a.test", "juliet@b.test", "over xmpps", &ans);
+    assert_int_equal(ans.status, 200);
+    assert_int_equal(s_recv_sip(&s_b, 10000, &got), 0);
+    assert_string_equal(got.body, "over xmpps");
+    assert_true(xt_count_lines(s_a.xmppd_log, "remote=b.test peer=127.0.0.184") >= 1);
+    assert_true(xt_count_lines(s_a.xmppd_log, "direct_tls=1") >= 1);
+    assert_true(xt_count_lines(s_b.xmppd_log, "listener=direct_tls") > b_direct);
+    /* A partner set to tls not-supported never dials an xmpps target. */
+    assert_int_equal(s_ctl(&s_a, "partner", "set", "b.test", "--tls", "not-supported", NULL), 0);
+    s_restart_both();
+    s_send_message(&s_a, "romeo@a.test", "juliet@b.test", "not over xmpps", &ans);
+    assert_int_equal(ans.status, 504);
+    assert_true(xt_count_lines(s_a.xmppd_log, "event=outbound_candidate_skipped") >= 1);
+    assert_int_equal(s_ctl(&s_a, "partner", "set", "b.test", "--proxy-fqdn", route, NULL), 0);
+}
+
+static void
 test_starttls_dialback(void **state)
 {
     (void)state;
+    /* Tightening takes effect on live streams: A's plaintext streams with
+     * b.test end as soon as A's replica has the change. A stream to b.test
+     * exists first (the previous case went through the SRV route). */
+    s_answer_t ans;
+    s_got_t got;
+    s_send_message(&s_a, "romeo@a.test", "juliet@b.test", "before tightening", &ans);
+    assert_int_equal(ans.status, 200);
+    assert_int_equal(s_recv_sip(&s_b, 10000, &got), 0);
+    int policy_closed = xt_count_lines(s_a.xmppd_log, "reason=tls-required");
     assert_int_equal(s_ctl(&s_a, "partner", "set", "b.test", "--tls", "required", NULL), 0);
+    assert_int_equal(xt_wait_lines(s_a.xmppd_log, "reason=tls-required", policy_closed + 1, 5000),
+                     0);
     assert_int_equal(s_ctl(&s_b, "partner", "set", "a.test", "--tls", "required", NULL), 0);
     s_restart_both();
     int a_tls = xt_count_lines(s_a.xmppd_log, "event=tls_established");
@@ -925,6 +983,7 @@ main(void)
         cmocka_unit_test(test_policy_denied_inbound),
         cmocka_unit_test(test_idle_connection_closed),
         cmocka_unit_test(test_direct_tls_listener),
+        cmocka_unit_test(test_direct_tls_outbound),
         cmocka_unit_test(test_starttls_dialback),
         cmocka_unit_test(test_starttls_sasl_external),
     };

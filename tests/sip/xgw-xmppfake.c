@@ -10,7 +10,8 @@
  *         "cond=NAME"        with DeliverResult{condition NAME}
  *         "delay=MS"         answer MS milliseconds later
  *         "noanswer"         never answer (the sender's deadline fires)
- *       Presence and subscription Delivers are answered 200.
+ *       Presence and subscription Delivers are answered 200, except a
+ *       subscription to "fail-COND@..." (404 with condition COND).
  *
  *   xgw-xmppfake send --frontend EP [--affinity A] [--timeout-ms T] KIND ARGS...
  *       Sends one Deliver to service "sip" and prints its answer as
@@ -203,6 +204,14 @@ s_handle(xgw_worker_t *w, FILE *log, xgw_request_t *req, s_held_t *held, size_t 
         fprintf(log, " to=");
         s_put_quoted(log, s->to);
         fprintf(log, " expires=%u", s->expires_s);
+        if (s->to && strncmp(s->to, "fail-", 5) == 0) {
+            size_t n = strcspn(s->to + 5, "@");
+            if (n >= sizeof cond)
+                n = sizeof cond - 1;
+            memcpy(cond, s->to + 5, n);
+            cond[n] = '\0';
+            status = 404;
+        }
     } else {
         fprintf(log, " kind=none");
     }

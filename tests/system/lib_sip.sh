@@ -12,6 +12,9 @@
 #                               one MESSAGE from a sipp UAC; RC=0 when the
 #                               response is EXPECT and $CHECKS (sipp
 #                               <action>) pass; the messages in $T/NAME.msg
+#   st_scen NAME SCENARIO [KEY VALUE]...   a scenario from a template
+#   st_run_uac NAME             runs it as a UAC towards sipd; RC
+#   st_uas_run NAME             runs it as the SIP side, in the background
 #   st_uas_start NAME CODE [SCENARIO]   a sipp UAS answering CODE, background
 #   st_uas_wait NAME            waits for it; RC = its exit status
 #   st_send ARGS...             xgw-xmppfake send ...: RC, OUT
@@ -34,6 +37,7 @@ UAS_PORT=0
 UAC_PORT=0
 declare -A ST_UAS_PID=()
 UAC_EXTRA=()
+UAC_TARGET="" # host:port the UACs send to; "" = sipd
 CHECKS=""
 
 # A port free on 127.0.0.1 for both UDP and TCP.
@@ -156,10 +160,46 @@ st_uac() {
         -e "s|__BODY__|$(st_sed_escape "$7")|" "$SIPDIR/uac_message.xml" >"$T/$name.xml"
     timeout 40 "$SIPP" -sf "$T/$name.xml" -m 1 -i 127.0.0.1 -p "$UAC_PORT" -nostdin \
         -timeout 35 -timeout_error -trace_msg -message_file "$T/$name.msg" -trace_err \
-        -error_file "$T/$name.err" "${UAC_EXTRA[@]}" "127.0.0.1:$SIPD_PORT" \
+        -error_file "$T/$name.err" "${UAC_EXTRA[@]}" "${UAC_TARGET:-127.0.0.1:$SIPD_PORT}" \
         >"$T/$name.out" 2>&1 </dev/null
     RC=$?
     return $RC
+}
+
+# st_scen NAME SCENARIO [KEY VALUE]...: $T/NAME.xml from tests/sip/SCENARIO
+# with every __KEY__ replaced by VALUE.
+st_scen() {
+    local name=$1 scen=$2 args=(-e "")
+    shift 2
+    while (($# >= 2)); do
+        args+=(-e "s|__${1}__|$(st_sed_escape "$2")|g")
+        shift 2
+    done
+    sed "${args[@]}" "$SIPDIR/$scen" >"$T/$name.xml"
+}
+
+# st_run_uac NAME [PORT]: runs $T/NAME.xml as a UAC towards sipd (from
+# 127.0.0.1:PORT, default $UAC_PORT; extra sipp arguments in UAC_EXTRA).
+# Sets RC and returns it.
+st_run_uac() {
+    local name=$1 port=${2:-$UAC_PORT}
+    timeout 60 "$SIPP" -sf "$T/$name.xml" -m 1 -i 127.0.0.1 -p "$port" -nostdin \
+        -timeout 50 -timeout_error -trace_msg -message_file "$T/$name.msg" -trace_err \
+        -error_file "$T/$name.err" "${UAC_EXTRA[@]}" "${UAC_TARGET:-127.0.0.1:$SIPD_PORT}" \
+        >"$T/$name.out" 2>&1 </dev/null
+    RC=$?
+    return $RC
+}
+
+# st_uas_run NAME: runs $T/NAME.xml as the SIP side behind the outbound
+# proxy address, in the background (st_uas_wait NAME collects it).
+st_uas_run() {
+    local name=$1
+    timeout 60 "$SIPP" -sf "$T/$name.xml" -m 1 -i 127.0.0.1 -p "$UAS_PORT" -nostdin \
+        -timeout 50 -timeout_error -trace_msg -message_file "$T/$name.msg" -trace_err \
+        -error_file "$T/$name.err" >"$T/$name.out" 2>&1 </dev/null &
+    ST_UAS_PID[$name]=$!
+    sleep 0.3
 }
 
 # The status line of the last response sipp received in NAME.msg.
@@ -167,15 +207,10 @@ st_last_status() {
     grep -a '^SIP/2.0 [0-9]' "$T/$1.msg" 2>/dev/null | tail -n 1 | tr -d '\r'
 }
 
-# st_uas_start NAME CODE [SCENARIO]: answers one MESSAGE with CODE.
+# st_uas_start NAME CODE [SCENARIO]: answers one request with CODE.
 st_uas_start() {
-    local name=$1 code=$2 scen=${3:-$SIPDIR/uas_message.xml}
-    sed -e "s|__CODE__|$code|" "$scen" >"$T/$name.xml"
-    timeout 60 "$SIPP" -sf "$T/$name.xml" -m 1 -i 127.0.0.1 -p "$UAS_PORT" -nostdin \
-        -timeout 50 -trace_msg -message_file "$T/$name.msg" >"$T/$name.out" 2>&1 </dev/null &
-    ST_UAS_PID[$name]=$!
-    # sipp binds at once; give it a moment so the first request finds it.
-    sleep 0.3
+    st_scen "$1" "${3:-uas_message.xml}" CODE "$2"
+    st_uas_run "$1"
 }
 
 st_uas_wait() {

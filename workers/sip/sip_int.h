@@ -62,6 +62,7 @@ struct sip_stack {
     sip_hooks_t hooks;
     xgw_cidr_set_t trusted;
     char *sip_url, *sips_url, *outbound_proxy, *cert_dir, *user_agent, *store_path;
+    char *route; /* "<outbound_proxy;lr>" or NULL */
     size_t max_message_body;
     uint32_t subscribe_expires_s;
     bool refusing;

@@ -141,8 +141,8 @@ sip_out_message(sip_stack_t *self, const sip_im_t *im, void *cookie)
                        TAG_IF(callid[0], SIPTAG_CALL_ID_STR(callid)), TAG_END());
     if (!o->nh)
         goto done;
-    nua_message(o->nh, SIPTAG_CONTENT_TYPE_STR("text/plain;charset=UTF-8"),
-                SIPTAG_PAYLOAD_STR(body),
+    nua_message(o->nh, TAG_IF(self->route, SIPTAG_ROUTE_STR(self->route)),
+                SIPTAG_CONTENT_TYPE_STR("text/plain;charset=UTF-8"), SIPTAG_PAYLOAD_STR(body),
                 TAG_IF(im->subject && im->subject[0], SIPTAG_SUBJECT_STR(im->subject)),
                 TAG_IF(im->lang && im->lang[0], SIPTAG_CONTENT_LANGUAGE_STR(im->lang)),
                 TAG_IF(mf[0], SIPTAG_MAX_FORWARDS_STR(mf)), TAG_END());

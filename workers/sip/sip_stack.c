@@ -9,6 +9,11 @@
 #include "xgw_error.h"
 #include "xgw_log.h"
 
+#include <sofia-sip/nta_tag.h>
+#include <sofia-sip/tport_tag.h>
+#include <sofia-sip/su_log.h>
+
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +23,47 @@
 /* The methods sipd serves; INVITE, REGISTER and PUBLISH get 405 with it. */
 #define S_ALLOW "MESSAGE, SUBSCRIBE, NOTIFY, OPTIONS"
 
+/* Room for the headers of a request, beside its body (NTATAG_MAXSIZE). */
+#define S_HEADER_ROOM (16 * 1024)
+
 static int s_su_initialized;
+
+/* Module logs of libsofia-sip-ua that do not fall back to su_log_default
+ * (exported, not declared in the installed headers). */
+extern su_log_t stun_log[];
+extern su_log_t tport_log[];
+extern su_log_t nta_log[];
+extern su_log_t nua_log[];
+extern su_log_t sresolv_log[];
+
+/* sofia-sip's own log lines (su_log), one logfmt line each: sofia writes
+ * pieces, so they are collected up to the newline. */
+static char s_sofia_line[512];
+static size_t s_sofia_len;
+
+static void
+s_sofia_log(void *stream, char const *fmt, va_list ap)
+{
+    (void)stream;
+    char piece[512];
+    int n = vsnprintf(piece, sizeof piece, fmt, ap);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof piece ? (size_t)n : sizeof piece - 1;
+    for (size_t i = 0; i < len; i++) {
+        char c = piece[i];
+        if (c == '\n' || s_sofia_len == sizeof s_sofia_line - 1) {
+            s_sofia_line[s_sofia_len] = '\0';
+            if (s_sofia_len > 0)
+                xgw_info("sofia_log", "msg=\"%s\"", s_sofia_line);
+            s_sofia_len = 0;
+            if (c == '\n')
+                continue;
+        }
+        /* Quotes would end the logfmt value; tabs are noise. */
+        s_sofia_line[s_sofia_len++] = c == '"' ? '\'' : c == '\t' ? ' ' : c;
+    }
+}
 
 static int64_t
 s_mono_ms(void)
@@ -168,6 +213,12 @@ sip_stack_new(const sip_stack_opts_t *opts, const sip_hooks_t *hooks)
             return NULL;
         }
         s_su_initialized = 1;
+        su_log_redirect(NULL, s_sofia_log, NULL);
+        su_log_redirect(stun_log, s_sofia_log, NULL);
+        su_log_redirect(tport_log, s_sofia_log, NULL);
+        su_log_redirect(nta_log, s_sofia_log, NULL);
+        su_log_redirect(nua_log, s_sofia_log, NULL);
+        su_log_redirect(sresolv_log, s_sofia_log, NULL);
     }
     sip_stack_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -184,6 +235,14 @@ sip_stack_new(const sip_stack_opts_t *opts, const sip_hooks_t *hooks)
     self->outbound_proxy = su_strdup(self->home, opts->outbound_proxy ? opts->outbound_proxy : "");
     self->cert_dir = su_strdup(self->home, opts->cert_dir ? opts->cert_dir : "");
     self->user_agent = su_strdup(self->home, opts->user_agent ? opts->user_agent : "xgw-sipd");
+    /* The outbound proxy is a pre-loaded Route (RFC 3261 8.1.2) that
+     * sip_out.c and sip_subs.c put on requests outside a dialog only;
+     * in-dialog requests (NOTIFY, refresh SUBSCRIBE) follow the dialog's
+     * route set and remote target. nta's default proxy (NUTAG_PROXY) and
+     * NUTAG_INITIAL_ROUTE would send those to the proxy too. */
+    if (self->outbound_proxy[0])
+        self->route = su_sprintf(self->home, "<%s%s>", self->outbound_proxy,
+                                 strstr(self->outbound_proxy, ";lr") ? "" : ";lr");
     self->store_path = su_strdup(self->home, opts->store_path ? opts->store_path : "");
     self->max_message_body = opts->max_message_body;
     self->subscribe_expires_s = opts->subscribe_expires_s ? opts->subscribe_expires_s : 3600;
@@ -212,31 +271,24 @@ sip_stack_new(const sip_stack_opts_t *opts, const sip_hooks_t *hooks)
     /* One thread: nua_create would otherwise run the stack in a thread of
      * its own (architecture-notes 5.3). */
     su_root_threading(self->root, 0);
-    self->nua =
-        nua_create(self->root, s_nua_cb, self, NUTAG_URL(self->sip_url),
-                   TAG_IF(self->sips_url[0], NUTAG_SIPS_URL(self->sips_url)),
-                   TAG_IF(self->cert_dir[0], NUTAG_CERTIFICATE_DIR(self->cert_dir)),
-                   TAG_IF(self->outbound_proxy[0], NUTAG_PROXY(self->outbound_proxy)), TAG_END());
+    self->nua = nua_create(self->root, s_nua_cb, self, NUTAG_URL(self->sip_url),
+                           TAG_IF(self->sips_url[0], NUTAG_SIPS_URL(self->sips_url)),
+                           TAG_IF(self->cert_dir[0], NUTAG_CERTIFICATE_DIR(self->cert_dir)),
+                           /* Bound what one request may take (headers and all): a body of
+                            * max_message_body plus room for headers; more is refused before
+                            * it is parsed. Merged requests get 482 (ROB-09). */
+                           NTATAG_MAXSIZE(self->max_message_body + S_HEADER_ROOM),
+                           NTATAG_MERGE_482(1), TPTAG_STUN_SERVER(0), TAG_END());
     if (!self->nua) {
         xgw_error("sip_listen_failed", "sip_url=\"%s\" sips_url=\"%s\"", self->sip_url,
                   self->sips_url);
         goto fail;
     }
     /* MESSAGE is answered by us, once the XMPP side has the stanza
-     * (NUTAG_APPL_METHOD); NOTIFY too, so a malformed PIDF gets 400;
-     * SUBSCRIBE is an application method already. */
-    /* The outbound proxy is a pre-loaded Route (RFC 3261 8.1.2) for
-     * requests outside a dialog only; in-dialog requests (NOTIFY, refresh
-     * SUBSCRIBE) follow the dialog's route set and remote target. nta's
-     * default proxy (NUTAG_PROXY) would send those to the proxy too. */
-    char *route = NULL;
-    if (self->outbound_proxy[0])
-        route = su_sprintf(self->home, "<%s%s>", self->outbound_proxy,
-                           strstr(self->outbound_proxy, ";lr") ? "" : ";lr");
-    nua_set_params(self->nua, TAG_IF(route, NUTAG_INITIAL_ROUTE_STR(route)),
-                   NUTAG_APPL_METHOD("MESSAGE"), NUTAG_APPL_METHOD("NOTIFY"),
-                   NUTAG_ENABLEMESSAGE(1), NUTAG_ENABLEINVITE(0), SIPTAG_ALLOW_STR(S_ALLOW),
-                   SIPTAG_SUPPORTED(NULL), NUTAG_ALLOW_EVENTS("presence"), NUTAG_SUB_EXPIRES(3600),
+     * (NUTAG_APPL_METHOD); SUBSCRIBE is an application method already. */
+    nua_set_params(self->nua, NUTAG_APPL_METHOD("MESSAGE"), NUTAG_ENABLEMESSAGE(1),
+                   NUTAG_ENABLEINVITE(0), SIPTAG_ALLOW_STR(S_ALLOW), SIPTAG_SUPPORTED(NULL),
+                   NUTAG_ALLOW_EVENTS("presence"), NUTAG_SUB_EXPIRES(3600),
                    SIPTAG_SERVER_STR(self->user_agent), SIPTAG_USER_AGENT_STR(self->user_agent),
                    TAG_END());
     if (sip_subs_init(self) != 0)

@@ -14,7 +14,7 @@
  *
  * SIP watchers' subscriptions to XMPP contacts are not stored: their
  * dialogs live in the watcher's UA, which re-subscribes after the 481 its
- * next refresh gets (RFC 6665 4.1.2.2); the XMPP side still holds the
+ * next refresh is answered with (RFC 6665 4.1.2.2); the XMPP side holds the
  * approval, so the new subscription becomes active again at once.
  *
  * No sofia-sip or czmq here. Single-threaded.

@@ -25,7 +25,11 @@
  * the presence of each tuple; later NOTIFYs give presence, plus
  * unavailable for tuples that disappeared (PRS-07); pending gives nothing;
  * terminated;reason=rejected|noresource gives UNSUBSCRIBED. A NOTIFY whose
- * PIDF cannot be parsed gets 400 and changes nothing. 403, 489, 603 to a
+ * PIDF cannot be parsed changes nothing and is counted
+ * (xgw_sip_pidf_errors_total), but it is answered 200: NUA's subscriber
+ * usage answers the NOTIFYs of its subscriptions itself before the
+ * application sees them (sofia-sip 1.12.11 has no hook for that), so the
+ * 400 that RFC 3261 would allow cannot be sent. 403, 489, 603 to a
  * SUBSCRIBE or refresh give UNSUBSCRIBED and end it (SUB-03); other
  * failures of an established subscription, and terminated with
  * deactivated/timeout/probation/giveup, make a new subscription (new
@@ -85,6 +89,7 @@ typedef struct {
     void *sub_cookie;   /* GWP request waiting for the SUBSCRIBE's answer */
     void *unsub_cookie; /* ... for the unsubscribe's */
     bool established;   /* a 2xx was seen once */
+    bool restored;      /* read from the store at start: retry, never give up */
     bool approved;      /* the first active NOTIFY was seen */
     bool unsubscribing;
     int backoff_s;
@@ -573,7 +578,10 @@ s_out_timer_fired(sip_stack_t *self, su_timer_t *t, sip_stack_t *arg)
         return;
     su_timer_destroy(f.found->retry);
     f.found->retry = NULL;
-    s_out_start(self, f.found);
+    if (f.found->unsubscribing)
+        s_out_free(self, f.found, true); /* no final NOTIFY came */
+    else
+        s_out_start(self, f.found);
 }
 
 /* A new subscription (new dialog) after the back-off (SUB-04). */
@@ -605,7 +613,8 @@ s_out_start(sip_stack_t *self, s_out_t *o)
     if (to && from)
         o->nh = nua_handle(self->nua, &o->h, SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
     if (o->nh) {
-        nua_subscribe(o->nh, SIPTAG_EVENT_STR("presence"), SIPTAG_ACCEPT_STR(XGW_PIDF_CONTENT_TYPE),
+        nua_subscribe(o->nh, TAG_IF(self->route, SIPTAG_ROUTE_STR(self->route)),
+                      SIPTAG_EVENT_STR("presence"), SIPTAG_ACCEPT_STR(XGW_PIDF_CONTENT_TYPE),
                       SIPTAG_EXPIRES_STR(expires), TAG_END());
         sip_count(self, "out", "SUBSCRIBE", 0);
     }
@@ -818,7 +827,7 @@ s_out_event(sip_stack_t *self, nua_event_t event, int status, const char *phrase
         }
         if (cookie)
             self->hooks.subscribe_done(self->hooks.ud, cookie, status, phrase);
-        if (status == 403 || status == 489 || status == 603 || !o->established) {
+        if (status == 403 || status == 489 || status == 603 || (!o->established && !o->restored)) {
             /* SUB-03: a permanent refusal; or a subscription that never
              * started (the caller was told). */
             xgw_info("sip_subscription_refused", "status=%d", status);
@@ -834,14 +843,31 @@ s_out_event(sip_stack_t *self, nua_event_t event, int status, const char *phrase
         if (status < 200)
             return;
         sip_count(self, "out", "SUBSCRIBE", status);
-        /* SUB-07: the XMPP user is told unsubscribed by the bridge. */
-        s_out_free(self, o, true);
+        void *cookie = o->unsub_cookie;
+        o->unsub_cookie = NULL;
+        if (cookie)
+            self->hooks.subscribe_done(self->hooks.ud, cookie, 200, "OK");
+        /* Keep the handle until the final NOTIFY (or 5 s): destroying it
+         * now would make NUA end the usage with a second un-SUBSCRIBE. */
+        if (status >= 300) {
+            s_out_free(self, o, true);
+            return;
+        }
+        if (!o->retry)
+            o->retry = su_timer_create(su_root_task(self->root), 5000);
+        if (o->retry)
+            su_timer_set(o->retry, s_out_timer_fired, self);
+        else
+            s_out_free(self, o, true);
         return;
     }
     if (event == nua_i_notify) {
         sip_count(self, "in", "NOTIFY", 200);
-        if (o->unsubscribing)
+        if (o->unsubscribing) {
+            if (substate == nua_substate_terminated)
+                s_out_free(self, o, true);
             return;
+        }
         if (substate == nua_substate_terminated) {
             if (s_reason_is(sip, "rejected") || s_reason_is(sip, "noresource")) {
                 s_out_report_op(self, o, SIP_SUB_UNSUBSCRIBED);
@@ -861,36 +887,6 @@ s_out_event(sip_stack_t *self, nua_event_t event, int status, const char *phrase
         return;
     }
     (void)nh;
-}
-
-/* NOTIFY is an application method (so a bad PIDF can get 400): answer
- * it here, before the subscription logic sees it. Returns false when it
- * was refused. */
-static bool
-s_out_check_notify(sip_stack_t *self, nua_handle_t *nh, s_out_t *o, const sip_t *sip)
-{
-    (void)o;
-    const sip_payload_t *pl = sip ? sip->sip_payload : NULL;
-    if (pl && pl->pl_len > 0) {
-        const sip_content_type_t *ct = sip->sip_content_type;
-        if (!ct || !ct->c_type || strcasecmp(ct->c_type, XGW_PIDF_CONTENT_TYPE) != 0) {
-            sip_respond_now(self, nh, 415, NULL, 0, SIPTAG_ACCEPT_STR(XGW_PIDF_CONTENT_TYPE),
-                            TAG_END());
-            sip_count(self, "in", "NOTIFY", 415);
-            return false;
-        }
-        xgw_pidf_t doc;
-        xgw_arena_reset(self->subs->arena);
-        if (xgw_pidf_parse(pl->pl_data, pl->pl_len, self->subs->arena, &doc) != 0) {
-            xgw_series_inc(self->subs->m_pidf_errors);
-            xgw_series_inc(self->m_parse_errors);
-            sip_respond_now(self, nh, 400, "Malformed PIDF", 0, TAG_END());
-            sip_count(self, "in", "NOTIFY", 400);
-            return false;
-        }
-    }
-    sip_respond_now(self, nh, 200, NULL, 0, TAG_END());
-    return true;
 }
 
 /* ------------------------------------------------------------------ */
@@ -927,10 +923,6 @@ sip_subs_event(sip_stack_t *self, nua_event_t event, int status, const char *phr
         return false;
     }
     if (hctx->kind == SIP_H_SUB_OUT) {
-        if (event == nua_i_notify) {
-            if (!s_out_check_notify(self, nh, (s_out_t *)hctx, sip))
-                return true;
-        }
         if (event == nua_r_subscribe || event == nua_r_unsubscribe || event == nua_i_notify) {
             s_out_event(self, event, status, phrase, nh, (s_out_t *)hctx, sip, tags);
             return true;
@@ -945,8 +937,10 @@ s_load_cb(void *ud, const char *watcher, const char *presentity, int64_t expires
     sip_stack_t *self = ud;
     (void)expires_at;
     s_out_t *o = s_out_new(self, watcher, presentity);
-    if (o)
-        s_out_start(self, o);
+    if (!o)
+        return;
+    o->restored = true;
+    s_out_start(self, o);
 }
 
 int

@@ -283,6 +283,15 @@ s_kill(xconn_t *c, const char *reason)
     c->dead = true;
     if (!c->close_reason)
         c->close_reason = reason;
+    if (c->dir == XCONN_OUT && c->step == XO_STARTTLS && c->transport == XT_PLAIN) {
+        /* The peer answered our <starttls/> with an error or a close: it
+         * has no TLS for us, and we never continue in plaintext (S2S-05). */
+        if (strncmp(c->close_reason, "peer-", 5) == 0)
+            xgw_info("outbound_setup_failed", "conn=%llu local=%s remote=%s reason=\"%s\"",
+                     (unsigned long long)c->id, c->local, c->remote,
+                     "the peer answered STARTTLS with a close: it offers no TLS");
+        c->close_reason = "starttls-refused";
+    }
     if (c->fd >= 0)
         xmppd_epoll_del(x, c->fd);
     if (c->prev)
@@ -645,6 +654,8 @@ xconn_peer_cert_valid(xconn_t *c, const char *domain, char *why, size_t whylen)
         xgw_x509_verdict_t v =
             xgw_x509_verify_peer(leaf, chain, trust, domain, (int64_t)time(NULL), why, whylen);
         ok = v == XGW_X509_VALID;
+        if (ok)
+            c->cert_expiry = xgw_x509_not_after(leaf);
     }
     X509_free(leaf);
     return ok;
@@ -884,6 +895,11 @@ xconn_stream_error(xconn_t *c, const char *condition, const char *text)
     if (c->dead || c->stream == XS_CLOSING)
         return;
     xmppd_t *x = c->x;
+    if (c->transport == XT_CONNECTING || c->transport == XT_TLS_HANDSHAKE) {
+        /* No stream to carry the error yet. */
+        xconn_abort(c, condition);
+        return;
+    }
     if (!c->header_sent) {
         /* RFC 6120 4.9.1.2: even a setup error comes after a header. */
         xconn_send_header(c, c->local[0] ? c->local : NULL, NULL, true);
@@ -991,6 +1007,12 @@ s_timers_one(xconn_t *c, int64_t now)
     }
     if (c->establish_deadline && now >= c->establish_deadline) {
         xconn_stream_error(c, "connection-timeout", "stream establishment timeout");
+        return;
+    }
+    if (c->authenticated && strcmp(c->auth, "sasl") == 0 && c->cert_expiry &&
+        (int64_t)time(NULL) >= c->cert_expiry) {
+        /* CRT-07: the certificate that authenticated the stream expired. */
+        xconn_stream_error(c, "reset", "the certificate expired");
         return;
     }
     const xgw_gateway_t *g = xmppd_gateway(x);

@@ -157,6 +157,8 @@ s_refuse(xmppd_t *x, int fd, bool direct_tls, const char *ip, const char *reason
 void
 xmpp_listen_accept(xmppd_t *x, int lfd, bool direct_tls)
 {
+    if (lfd < 0)
+        return; /* closed by the drain in this loop turn */
     for (int i = 0; i < S_ACCEPTS_PER_TURN; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof ss;

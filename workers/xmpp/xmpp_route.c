@@ -74,10 +74,15 @@ s_answer(xmppd_t *x, xqitem_t *it, uint16_t status, const char *condition, const
     s_item_free(it);
 }
 
+/* Several routes (one per served domain) may share a partner's series:
+ * each adds its own change. */
 static void
 s_depth(xroute_t *r)
 {
-    xgw_series_set(r->m_depth, (double)r->q_len);
+    double delta = (double)r->q_len - (double)r->depth_reported;
+    if (delta != 0)
+        xgw_series_gauge_add(r->m_depth, delta);
+    r->depth_reported = r->q_len;
 }
 
 xroute_t *
@@ -206,10 +211,19 @@ s_connect_next(xroute_t *r)
 {
     xmppd_t *x = s_x;
     r->limit_hit = false;
+    const char *why = NULL;
+    const xgw_partner_t *p = xmppd_partner(x, r->remote, &why);
     while (r->next_cand < r->n_cands) {
         if (xmppd_now() >= r->setup_deadline || r->limit_hit)
             break;
         const xgw_dns_candidate_t *cand = &r->cands[r->next_cand++];
+        if (cand->direct_tls && p && p->tls == XGW_NEG_NOT_SUPPORTED) {
+            /* An xmpps target is TLS from the first byte: not for a partner
+             * set to tls not-supported. */
+            xgw_info("outbound_candidate_skipped", "remote=%s peer=%s:%u reason=tls-not-supported",
+                     r->remote, cand->ip, cand->port);
+            continue;
+        }
         xconn_t *c = xout_connect(r, cand);
         if (c) {
             r->conn = c;
@@ -627,7 +641,7 @@ xroute_timers(xmppd_t *x, int64_t now)
     for (size_t i = 0; i < wk.n_gone; i++) {
         xroute_t *r = xgw_strmap_remove(x->routes, wk.gone[i]);
         if (r) {
-            xgw_series_set(r->m_depth, 0);
+            s_depth(r); /* q_len is 0 here */
             s_route_free(r);
         }
     }

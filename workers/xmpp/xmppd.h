@@ -175,7 +175,8 @@ struct xconn {
     bool in_feed;                       /* inside xgw_xml_stream_feed */
     bool close_graceful;                /* CLOSING after </stream:stream>: still reading */
     int64_t last_stanza;                /* mono ms: last stanza written (idle close) */
-    const char *fail_condition;         /* outbound: why, for the queue's answers */
+    int64_t cert_expiry;        /* Unix s: the authenticating certificate's notAfter (0: none) */
+    const char *fail_condition; /* outbound: why, for the queue's answers */
     uint16_t fail_status;
     uint64_t stanzas_in, stanzas_out;
     const char *auth; /* "none", "sasl", "dialback" (static) */
@@ -237,6 +238,7 @@ struct xroute {
     xverify_t *verify; /* db:verify for inbound streams (receiving role) */
     size_t n_verify, cap_verify;
     xgw_series_t *m_depth;
+    size_t depth_reported; /* q_len last added to m_depth */
 };
 
 typedef struct {

@@ -191,11 +191,25 @@ s_on_rules_changed(void *ud, const xgw_rules_t *rules)
     (void)rules;
     /* A tightened rule takes effect on live streams: a peer that is no
      * longer an allowed partner loses its streams. */
-    for (xconn_t *c = x->conns; c; c = c->next) {
+    xconn_t *next = NULL;
+    for (xconn_t *c = x->conns; c; c = next) {
+        next = c->next;
         if (c->dead || !c->remote[0] || c->stream == XS_CLOSING)
             continue;
         const char *why = NULL;
-        if (!xmppd_partner(x, c->remote, &why)) {
+        const xgw_partner_t *p = xmppd_partner(x, c->remote, &why);
+        if (p && c->authenticated) {
+            /* Settings tightened under a live stream: it must still meet
+             * them, or it ends (no silent downgrade, S2S-19). */
+            xmppd_auth_mode_t mode = xmppd_auth_mode(p);
+            if (p->tls == XGW_NEG_REQUIRED && c->transport != XT_TLS)
+                why = "tls-required";
+            else if (mode == XMPPD_AUTH_PKIX_ONLY && strcmp(c->auth, "dialback") == 0)
+                why = "dialback-not-allowed";
+            else if (mode == XMPPD_AUTH_DIALBACK_ONLY && strcmp(c->auth, "sasl") == 0)
+                why = "sasl-not-allowed";
+        }
+        if (!p || why) {
             xgw_info("stream_policy_closed", "conn=%llu remote=%s reason=%s",
                      (unsigned long long)c->id, c->remote, why);
             xmet_refused(x, why);

@@ -20,7 +20,8 @@ PACKAGES=(
     # tests
     libcmocka-dev sqlite3 clang-format clang libclang-rt-14-dev
     # real peers the edge tests start on loopback (XMPP, SIP, DNS)
-    prosody lua-unbound sip-tester kamailio dnsmasq-base
+    prosody lua-unbound ejabberd sip-tester kamailio dnsmasq-base
+    python3-slixmpp
     # run, operate, test the process group
     supervisor prometheus curl python3 openssl
 )

@@ -79,6 +79,8 @@ static s_side_t s_a = {.domain = "a.test", .ip = "127.0.0.183"};
 static s_side_t s_b = {.domain = "b.test", .ip = "127.0.0.184"};
 static const char *s_raw_ip = "127.0.0.185";
 static xt_dnsmasq_t s_dns; /* SRV for the direct TLS case, on 127.0.0.186 */
+static int s_raw_port;     /* the raw peer as raw.test's authoritative server */
+static char s_raw_route[64];
 static char s_top[128];
 static int s_failed;
 
@@ -218,6 +220,9 @@ s_side_start(s_side_t *s, const s_side_t *peer)
               "--sasl", "not-supported", "--dialback", "on", "--proxy-fqdn", route, NULL) != 0 ||
         s_ctl(s, "partner", "add", "down.test", "--type", "federated", "--tls", "not-supported",
               "--sasl", "not-supported", "--dialback", "on", "--proxy-fqdn", "127.0.0.186:9",
+              NULL) != 0 ||
+        s_ctl(s, "partner", "add", "raw.test", "--type", "federated", "--tls", "not-supported",
+              "--sasl", "not-supported", "--dialback", "on", "--proxy-fqdn", s_raw_route,
               NULL) != 0)
         return -1;
     /* GWP ends of the test: a client that plays sipd towards "xmpp", and
@@ -247,13 +252,16 @@ s_setup(void **state)
     (void)state;
     signal(SIGPIPE, SIG_IGN);
     snprintf(s_top, sizeof s_top, "%s", xt_tmpdir());
-    int base = 20000 + (int)(getpid() % 4000) * 8;
+    /* Below the ephemeral range (32768+), so no outgoing socket holds them. */
+    int base = 20000 + (int)(getpid() % 1500) * 8;
     s_a.port = base;
     s_b.port = base + 1;
     s_a.tls_port = base + 2;
     s_b.tls_port = base + 3;
     s_a.metrics_port = base + 4;
     s_b.metrics_port = base + 5;
+    s_raw_port = base + 6;
+    snprintf(s_raw_route, sizeof s_raw_route, "%s:%d", s_raw_ip, s_raw_port);
     /* b.test offers only direct TLS through SRV (XEP-0368); used once the
      * partner's static route is removed. */
     char records[512];
@@ -854,6 +862,57 @@ test_direct_tls_outbound(void **state)
 }
 
 static void
+test_authoritative_closes(void **state)
+{
+    (void)state;
+    /* S2S-13: the raw peer claims raw.test towards B; B asks raw.test's
+     * authoritative server, which is the raw peer's listener: it reads
+     * B's <db:verify/> and hangs up without an answer. B must answer the
+     * initiator type='error' and take none of its stanzas. */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(lfd >= 0);
+    int one = 1;
+    (void)setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in la = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s_raw_port)};
+    inet_pton(AF_INET, s_raw_ip, &la.sin_addr);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&la, sizeof la), 0);
+    assert_int_equal(listen(lfd, 4), 0);
+
+    char buf[8192], abuf[8192];
+    size_t len = 0, alen = 0;
+    int fd = s_raw_open(&s_b, "raw.test", "b.test", buf, sizeof buf, &len, NULL, 0);
+    s_raw_send(fd, "<db:result from='raw.test' to='b.test'>"
+                   "1111111111111111111111111111111111111111111111111111111111111111</db:result>");
+    struct pollfd p = {lfd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 10000), 1);
+    int afd = accept(lfd, NULL, NULL);
+    assert_true(afd >= 0);
+    /* Play the authoritative server up to the question, then vanish. */
+    assert_int_equal(s_raw_until(afd, ">", abuf, sizeof abuf, &alen, 5000, NULL), 1);
+    s_raw_send(afd, "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                    "xmlns:stream='http://etherx.jabber.org/streams' "
+                    "xmlns:db='jabber:server:dialback' from='raw.test' to='b.test' "
+                    "id='authid0001' version='1.0'><stream:features><dialback "
+                    "xmlns='urn:xmpp:features:dialback'/></stream:features>");
+    assert_int_equal(s_raw_until(afd, "<db:verify", abuf, sizeof abuf, &alen, 10000, NULL), 1);
+    close(afd);
+    close(lfd);
+    len = 0;
+    assert_int_equal(s_raw_until(fd, "error", buf, sizeof buf, &len, 10000, NULL), 1);
+    assert_non_null(strstr(buf, "<db:result"));
+    assert_true(strstr(buf, "type=\"error\"") || strstr(buf, "type='error'"));
+    assert_non_null(strstr(buf, "remote-connection-failed"));
+    /* Its stanzas are still refused. */
+    s_raw_send(fd, "<message from='x@raw.test' to='juliet@b.test'><body>x</body></message>");
+    int closed = 0;
+    (void)s_raw_until(fd, "</stream:stream>", buf, sizeof buf, &len, 5000, &closed);
+    assert_non_null(strstr(buf, "<not-authorized"));
+    close(fd);
+    s_got_t got;
+    assert_int_equal(s_recv_sip(&s_b, 500, &got), -1);
+}
+
+static void
 test_starttls_dialback(void **state)
 {
     (void)state;
@@ -970,21 +1029,14 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dialback_plain),
-        cmocka_unit_test(test_not_a_partner),
-        cmocka_unit_test(test_partner_down),
-        cmocka_unit_test(test_forged_dialback_key),
-        cmocka_unit_test(test_stanza_before_auth),
-        cmocka_unit_test(test_host_unknown),
-        cmocka_unit_test(test_unsolicited_result),
-        cmocka_unit_test(test_unknown_peer_domain),
-        cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_order_and_burst),
-        cmocka_unit_test(test_policy_denied_inbound),
-        cmocka_unit_test(test_idle_connection_closed),
-        cmocka_unit_test(test_direct_tls_listener),
-        cmocka_unit_test(test_direct_tls_outbound),
-        cmocka_unit_test(test_starttls_dialback),
+        cmocka_unit_test(test_dialback_plain),         cmocka_unit_test(test_not_a_partner),
+        cmocka_unit_test(test_partner_down),           cmocka_unit_test(test_forged_dialback_key),
+        cmocka_unit_test(test_stanza_before_auth),     cmocka_unit_test(test_host_unknown),
+        cmocka_unit_test(test_unsolicited_result),     cmocka_unit_test(test_unknown_peer_domain),
+        cmocka_unit_test(test_authoritative_closes),   cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_order_and_burst),        cmocka_unit_test(test_policy_denied_inbound),
+        cmocka_unit_test(test_idle_connection_closed), cmocka_unit_test(test_direct_tls_listener),
+        cmocka_unit_test(test_direct_tls_outbound),    cmocka_unit_test(test_starttls_dialback),
         cmocka_unit_test(test_starttls_sasl_external),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);

@@ -164,8 +164,8 @@ static const struct cfg_key s_keys[] = {
     S_STRING(xmppd, direct_tls_listen, "", 0, S_RESTART,
              "HOST:PORT of the direct-TLS (XEP-0368) s2s listener; empty disables it"),
     S_STRING(xmppd, dns_servers, "", 0, S_RESTART,
-             "DNS servers for SRV and address lookups, HOST[:PORT] comma-separated; empty "
-             "means the system's resolv.conf"),
+             "DNS servers for SRV and address lookups, IP[:PORT] comma-separated ([v6]:port), "
+             "at most 8; empty means the system's resolv.conf"),
     S_DURATION(xmppd, dns_timeout, "5s", S_MS(100), S_MIN(1), S_RESTART,
                "how long one DNS lookup may take before the domain counts as unreachable"),
     S_DURATION(xmppd, tls_handshake_timeout, "10s", S_MS(100), S_MIN(5), S_RESTART,
@@ -189,10 +189,11 @@ static const struct cfg_key s_keys[] = {
     S_INT(sipd, credit, "64", 1, 100000, S_RESTART,
           "requests one sipd instance takes from the broker at a time"),
     S_STRING(sipd, sip_url, "sip:127.0.0.1:5060", 1, S_RESTART,
-             "where sipd listens for SIP over UDP and TCP (sofia-sip URL, e.g. "
-             "sip:10.0.0.5:5060)"),
+             "where sipd instance 0 listens for SIP over UDP and TCP (sofia-sip URL, e.g. "
+             "sip:10.0.0.5:5060); instance N listens on that port + N"),
     S_STRING(sipd, sips_url, "", 0, S_RESTART,
-             "where sipd listens for SIP over TLS (e.g. sips:10.0.0.5:5061); empty disables TLS"),
+             "where sipd instance 0 listens for SIP over TLS (e.g. sips:10.0.0.5:5061; instance N "
+             "on that port + N); empty disables TLS"),
     S_STRING(sipd, outbound_proxy, "", 0, S_RESTART,
              "the SIP next hop every request from the gateway goes to (SIP URI with its "
              "transport, e.g. sip:10.0.0.2:5060;transport=tcp); empty sends by Request-URI"),

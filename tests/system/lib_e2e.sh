@@ -24,6 +24,8 @@
 #   e2e_xmpp_mark ID               records so far (for --since)
 #   e2e_uas_start NAME CODE [SCENARIO]   sipp UAS (romeo's phone) on $E2E_UAS_IP:5060
 #   e2e_uas_stop NAME
+#   e2e_uac_bg NAME SCENARIO [sipp args]   a sipp UAC scenario in the background
+#   e2e_sipp_wait NAME [SECS] / e2e_check_sipp DESC NAME [SECS]
 #   e2e_uac NAME EXPECT FROM RURI BODY [-H "Name: value"]... [--ctype T]
 #           [--callid ID] [--to URI] [--from-ip IP]   one MESSAGE from sipp;
 #                                  RC, E2E_UAC_MS (send -> final response)
@@ -272,6 +274,9 @@ e2e_xmpp() {
     return 0
 }
 
+# e2e_q TEXT: TEXT as one shlex word for a client command (any quotes in it).
+e2e_q() { printf "'%s'" "${1//\'/\'\"\'\"\'}"; }
+
 # e2e_xmpp_mark ID: how many records the client has written so far.
 e2e_xmpp_mark() { wc -l <"$T/clients/$1/log.jsonl" 2>/dev/null | tr -d ' ' || echo 0; }
 
@@ -333,7 +338,7 @@ e2e_fill() {
         {
             out = ""
             line = $0
-            while (match(line, /__[A-Z]+__/)) {
+            while (match(line, /__[A-Z0-9]+__/)) {
                 key = "E2E_V_" substr(line, RSTART + 2, RLENGTH - 4)
                 out = out substr(line, 1, RSTART - 1) ENVIRON[key]
                 line = substr(line, RSTART + RLENGTH)
@@ -397,6 +402,53 @@ e2e_uac() {
     RC=$?
     E2E_UAC_MS=$(($(now_ms) - t0))
     return $RC
+}
+
+# e2e_uac_bg NAME SCENARIO [sipp args...]: a one-call sipp UAC scenario of
+# tests/e2e (its placeholders from E2E_V_* variables in the environment) in
+# the background, from $E2E_UAC_IP to sipd; e2e_sipp_wait collects it.
+e2e_uac_bg() {
+    local name=$1 scen=$2 port
+    shift 2
+    e2e_fill "$E2E_DIR/$scen" "$T/sip/$name.xml"
+    port=$E2E_UAC_NEXT_PORT
+    E2E_UAC_NEXT_PORT=$((port + 1))
+    timeout 120 "$SIPP" -sf "$T/sip/$name.xml" -m 1 -i "$E2E_UAC_IP" -p "$port" -nostdin \
+        -trace_msg -message_file "$T/sip/$name.msg" -trace_err -error_file "$T/sip/$name.err" \
+        "$@" "$E2E_SIPD_IP:5060" >"$T/sip/$name.out" 2>&1 </dev/null &
+    PT_PID[sipp.$name]=$!
+}
+
+# e2e_sipp_wait NAME [SECS]: waits for a background sipp; RC = its exit
+# status (124 when it had to be killed after SECS, default 60).
+e2e_sipp_wait() {
+    local name=$1 secs=${2:-60} pid=${PT_PID[sipp.$1]:-} i
+    RC=1
+    [[ -n $pid ]] || return 1
+    for ((i = 0; i < secs * 10; i++)); do
+        pt_alive "$pid" || break
+        sleep 0.1
+    done
+    if pt_alive "$pid"; then
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+        RC=124
+    else
+        wait "$pid"
+        RC=$?
+    fi
+    unset "PT_PID[sipp.$name]"
+    return "$RC"
+}
+
+# e2e_check_sipp DESC NAME [SECS]: the background sipp NAME ends with 0.
+e2e_check_sipp() {
+    if e2e_sipp_wait "$2" "${3:-60}"; then
+        ok "$1"
+    else
+        bad "$1" "sipp scenario $2" "exit 0 (every step as scripted)" \
+            "exit $RC: $(grep -av '^ *$' "$T/sip/$2.err" 2>/dev/null | tail -n 2 | cut -c1-250 | paste -sd'|')"
+    fi
 }
 
 # e2e_uac_status NAME: the last final status line sipp received.

@@ -191,11 +191,12 @@ st_run_uac() {
     return $RC
 }
 
-# st_uas_run NAME: runs $T/NAME.xml as the SIP side behind the outbound
+# st_uas_run NAME: runs $T/NAME.xml (for $UAS_CALLS calls, default 1) as the
+# SIP side behind the outbound
 # proxy address, in the background (st_uas_wait NAME collects it).
 st_uas_run() {
     local name=$1
-    timeout 60 "$SIPP" -sf "$T/$name.xml" -m 1 -i 127.0.0.1 -p "$UAS_PORT" -nostdin \
+    timeout 60 "$SIPP" -sf "$T/$name.xml" -m "${UAS_CALLS:-1}" -i 127.0.0.1 -p "$UAS_PORT" -nostdin \
         -timeout 50 -timeout_error -trace_msg -message_file "$T/$name.msg" -trace_err \
         -error_file "$T/$name.err" >"$T/$name.out" 2>&1 </dev/null &
     ST_UAS_PID[$name]=$!

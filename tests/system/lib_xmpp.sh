@@ -30,6 +30,10 @@
 # Nothing here touches /etc/hosts.
 #
 # Everything started here is stopped by its own pid at exit.
+#
+# "COND && ok ... || bad ...": ok always returns 0, so bad runs only when
+# COND fails.
+# shellcheck shell=bash disable=SC2015
 
 # shellcheck source=lib_policy.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib_policy.sh"
@@ -91,6 +95,12 @@ xt_lock() {
     local owner said=0 deadline
     deadline=$(($(date +%s) + 300))
     while ! mkdir "$XT_LOCK" 2>/dev/null; do
+        # A plain file there is a flock(1) lock file of an earlier version
+        # of this library (nobody waits on it any more).
+        if [[ -e $XT_LOCK && ! -d $XT_LOCK ]]; then
+            rm -f "$XT_LOCK"
+            continue
+        fi
         owner=$(cat "$XT_LOCK/pid" 2>/dev/null)
         if [[ -n $owner ]] && ! kill -0 "$owner" 2>/dev/null; then
             rm -rf "$XT_LOCK"
@@ -434,6 +444,7 @@ xt_ejabberd_start() {
         cd "$dir" || exit 1
         export EJABBERD_CONFIG_PATH=$dir/ejabberd.yml EJABBERD_LOG_PATH=$dir/ejabberd.log \
             ERL_INETRC=$dir/inetrc ERL_LIBS=$EJABBERD_LIBS ERL_CRASH_DUMP_BYTES=0 HOME=$dir
+        # shellcheck disable=SC2016 # ($1 and $2 are the inner shell's)
         exec unshare -m --propagation private /bin/sh -c \
             'mount --bind "$1/resolv.conf" /etc/resolv.conf && mount --bind "$1/hosts" /etc/hosts &&
              exec "$2" -noinput -mnesia dir "\"$1/db\"" -s ejabberd' sh "$dir" "$EJABBERD_ERL"
@@ -694,10 +705,12 @@ xt_raw() {
 }
 
 # xt_raw_bg ID ARGS...: the same in the background (pid in PT_PID[rawpeer.ID]).
+# No timeout(1) wrapper: the pid must be the peer's own, so that stopping it
+# stops the peer (its own deadlines, --duration and --within, bound its life).
 xt_raw_bg() {
     local id=$1
     shift
-    timeout 120 "$PY" "$XT_TOOLS/xmpp_raw_peer.py" "$@" >"$T/raw-$id.out" 2>&1 &
+    "$PY" "$XT_TOOLS/xmpp_raw_peer.py" "$@" >"$T/raw-$id.out" 2>&1 &
     PT_PID[rawpeer.$id]=$!
 }
 

@@ -19,7 +19,8 @@
 #   status; the MESSAGE has no Contact, Max-Forwards 70, a z9hG4bK branch
 #   unique per request, a From tag and ;gr= inside the brackets, no To tag,
 #   text/plain;charset=UTF-8, the exact body; a JID that is not mappable ->
-#   400 jid-malformed; no SIP listener -> 502 internal-server-error (503).
+#   400 jid-malformed; no SIP listener -> 502 internal-server-error (503);
+#   one MESSAGE in flight per SIP user, later ones queued in order (IM-10).
 # Metrics, then SIGTERM while a MESSAGE is held: the held one still gets its
 # 200, a new one gets 503 + Retry-After, sipd exits 0.
 # "COND && ok ... || bad ...": ok always returns 0, so bad runs only when COND fails.
@@ -186,6 +187,28 @@ nt=$(cat "$T"/uas*.msg | tr -d '\r' | grep -a '^From: ' | grep -o 'tag=[^;]*' | 
 [[ $nb == 9 && $nt == 9 ]] && ok "every MESSAGE had its own branch and From tag" ||
     bad "unique branch and From tag per MESSAGE" "uas*.msg" "9 branches, 9 tags" \
         "$nb branches, $nt tags"
+
+# IM-10: three MESSAGEs for one SIP user, the first answered after 1.5 s:
+# the second leaves only after that answer, and the order is kept.
+UAS_CALLS=3
+st_scen slow uas_message_slow.xml DELAY 1500
+st_uas_run slow
+UAS_CALLS=1
+for i in 1 2 3; do
+    "$FAKE" send --frontend "ipc://$T/f" --timeout-ms 15000 message juliet@partner.example \
+        alice@example.net "in order $i" >"$T/slow$i.out" 2>&1 &
+    SLOW[i]=$!
+    sleep 0.15
+done
+for i in 1 2 3; do wait "${SLOW[i]}"; done
+st_uas_wait slow
+seq=$(tr -d '\r' <"$T/slow.msg" | grep -aE '^(MESSAGE sip|SIP/2.0 200|in order)' |
+    sed -E 's/^MESSAGE sip.*/M/; s/^SIP.*/A/; s/^in order (.)/\1/' | tr -d '\n' |
+    sed -E 's/(M[0-9])(\1)+/\1/g')  # UDP retransmissions of a held one
+[[ $seq == M1AM2AM3A && $(cat "$T"/slow[123].out) == *status=200*status=200*status=200* ]] &&
+    ok "one MESSAGE in flight per SIP user, in order (IM-10)" ||
+    bad "IM-10 per-destination order" "uas_message_slow.xml trace" "M1AM2AM3A (each answered)" \
+        "$seq / $(cat "$T"/slow[123].out | tr '\n' ' ')"
 
 st_send --timeout-ms 5000 message "juliet@partner.example" "@@not a jid" "x"
 [[ $OUT == "status=400 condition=jid-malformed"* ]] && ok "unmappable JID -> 400 jid-malformed" ||

@@ -24,7 +24,9 @@
 #   UNSUBSCRIBED (SUB-03); 404 -> 502 item-not-found and nothing else
 #   (ERR-08); a repeated subscribe makes no second dialog (SUB-14); the
 #   subscription is recorded in the instance's SQLite file and forgotten on
-#   unsubscribe, which is an in-dialog SUBSCRIBE Expires: 0 (SUB-07).
+#   unsubscribe, which is an in-dialog SUBSCRIBE Expires: 0 (SUB-07);
+#   an XMPP probe -> a fetch whose NOTIFY gives presence (PRS-11), a refused
+#   fetch -> unsubscribed and no presence (PRS-12).
 # "COND && ok ... || bad ...": ok always returns 0, so bad runs only when COND fails.
 # shellcheck disable=SC2015
 set -uo pipefail
@@ -64,18 +66,40 @@ st_send --affinity "$AFF" sub SUBSCRIBED bob@partner.example alice@example.net
 [[ $OUT == status=200* ]] && ok "XMPP subscribed accepted by sipd" ||
     bad "XMPP subscribed" "xgw-xmppfake send sub SUBSCRIBED" "status=200" "$OUT"
 sleep 0.3
-st_send --affinity "$AFF" presence bob@partner.example/home alice@example.net available away \
-    "on the phone"
-[[ $OUT == status=200* ]] && ok "XMPP presence accepted by sipd" ||
+# Ten changes within about a second: one NOTIFY, at least 5 s after the
+# previous one, with the last state (PRS-08).
+allok=1
+for show in chat away xa chat away xa chat away xa dnd; do
+    note="now $show"
+    [[ $show == dnd ]] && note="on the phone"
+    st_send --affinity "$AFF" presence bob@partner.example/home alice@example.net available \
+        "$show" "$note"
+    [[ $OUT == status=200* ]] || allok=0
+done
+[[ $allok == 1 ]] && ok "XMPP presence (10 changes) accepted by sipd" ||
     bad "XMPP presence" "xgw-xmppfake send presence" "status=200" "$OUT"
 wait "$W1" && ok "watcher life: 200/pending, active, PIDF open, refresh, Expires 0 -> timeout" ||
     bad "watcher life (uac_subscribe.xml)" "sipp" "exit 0" "exit $?: $(tail -n 3 "$T/w1.err" 2>/dev/null)"
 pidf=$(tr -d '\r' <"$T/w1.msg" | grep -a '<presence ' | head -n 1)
 [[ $pidf == *'entity="pres:bob@partner.example"'* && $pidf == *'<tuple id="ID-home">'* &&
-    $pidf == *'<basic>open</basic>'* && $pidf == *'<show xmlns="jabber:client">away</show>'* &&
+    $pidf == *'<basic>open</basic>'* && $pidf == *'<show xmlns="jabber:client">dnd</show>'* &&
     $pidf == *'<note>on the phone</note>'* ]] &&
-    ok "NOTIFY PIDF: pres: entity, ID-resource tuple, basic, jabber:client show, note (PRS-02..04)" ||
-    bad "NOTIFY PIDF" "w1.msg" "entity/tuple/basic/show/note" "$pidf"
+    ok "NOTIFY PIDF: pres: entity, ID-resource tuple, basic, jabber:client show, note (PRS-02..04), last state of 10 (PRS-08)" ||
+    bad "NOTIFY PIDF" "w1.msg" "entity/tuple/basic/show dnd/note" "$pidf"
+gap=$(/usr/bin/python3 - "$T/w1.msg" <<'PY'
+import re, sys, datetime
+ts, notifies = None, []
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r"-+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)", line)
+    if m:
+        ts = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f")
+    elif line.startswith("NOTIFY sip:"):
+        notifies.append(ts)
+print(int((notifies[2] - notifies[1]).total_seconds() * 1000) if len(notifies) > 2 else -1)
+PY
+)
+((gap >= 4500)) && ok "presence NOTIFY came ${gap} ms after the previous one (PRS-08: 5 s)" ||
+    bad "PRS-08 gap" "w1.msg timestamps" ">= 4500 ms" "$gap ms"
 notify=$(awk '/message received/ {on=1; next} /^-----/ {on=0} on' "$T/w1.msg" | tr -d '\r' |
     awk '/^NOTIFY /{f=1} f&&/^$/{exit} f')
 [[ $notify == *$'\nEvent: presence'* && $notify == *$'\nContact: <sip:'* &&
@@ -192,6 +216,26 @@ for spec in "403 forbidden yes" "404 item-not-found no"; do
             bad "$code: nothing more" "grep fake.log" "0 UNSUBSCRIBED" "$n"
     fi
 done
+
+# Probes (PRS-11, PRS-12).
+st_scen f1 uas_presence_fetch.xml
+st_uas_run f1
+st_send --affinity "alice@example.net|prober@partner.example" presence prober@partner.example/x \
+    alice@example.net probe
+st_uas_wait f1
+[[ $OUT == status=200* && $RC == 0 ]] && ok "XMPP probe -> fetch (SUBSCRIBE Expires: 0) answered" ||
+    bad "probe -> fetch" "sipp uas_presence_fetch.xml" "status=200, exit 0" "$OUT (exit $RC)"
+st_wait_log "$FAKE_LOG" 'kind=presence from="alice@example.net/phone" to="prober@partner.example" available=1' 1 5 &&
+    ok "the fetch's NOTIFY -> available presence for the prober (PRS-11)" ||
+    bad "fetch NOTIFY -> presence" "grep fake.log" "alice/phone available=1 -> prober" "$(tail -n 2 "$FAKE_LOG")"
+st_uas_start f2 403 uas_subscribe_refuse.xml
+st_send --affinity "alice@example.net|nosy@partner.example" presence nosy@partner.example \
+    alice@example.net probe
+st_uas_wait f2
+st_wait_log "$FAKE_LOG" 'op=UNSUBSCRIBED from="alice@example.net" to="nosy@partner.example"' 1 5 &&
+    [[ $(st_count "$FAKE_LOG" 'to="nosy@partner.example" available=1') == 0 ]] &&
+    ok "a refused fetch -> unsubscribed, never presence (PRS-12)" ||
+    bad "refused fetch" "grep fake.log" "UNSUBSCRIBED, no presence" "$(grep nosy "$FAKE_LOG")"
 
 # Held subscription: idempotence, the store, unsubscribe in the dialog.
 DB=$T/data/sipd.00.db

@@ -46,6 +46,9 @@ for d in srv.test dot.test nosrv.test closed.test; do xt_partner "$d" dialback; 
 pt_wait_edge_version 5 || xt_fatal "the edge has the partners" "version $(ruleset_version --edge xmpp)"
 
 # The remote servers: one raw peer on each port, serving any domain.
+for port in 5269 5270; do
+    xt_port_free "$XT_RAW_IP" "$port" || xt_fatal "$XT_RAW_IP:$port is free" "something listens there"
+done
 xt_raw_bg l5269 --listen "$XT_RAW_IP:5269" --duration 100
 xt_raw_bg l5270 --listen "$XT_RAW_IP:5270" --duration 100
 xt_wait_port "$XT_RAW_IP" 5269 5 && xt_wait_port "$XT_RAW_IP" 5270 5 ||

@@ -39,6 +39,9 @@ NAME=test_xmpp_hostile
 source "$(dirname "${BASH_SOURCE[0]}")/lib_xmpp.sh"
 
 xt_init
+for ip in "$XT_RAW_IP" "$XT_GOOD_IP"; do
+    xt_port_free "$ip" 5269 || xt_fatal "$ip:5269 is free for the raw peers" "something listens there"
+done
 xt_dns_record "host-record=raw.test,$XT_RAW_IP" "host-record=rawtls.test,$XT_RAW_IP" \
     "host-record=other.test,$XT_RAW_IP" "host-record=good.test,$XT_GOOD_IP" \
     "host-record=pa.test,$XT_PA_IP" "host-record=$XT_GW_DOMAIN,$XT_GW_IP"

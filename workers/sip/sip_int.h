@@ -40,6 +40,7 @@ typedef enum {
     SIP_H_OUT_MESSAGE = 1, /* sip_out.c: an outgoing MESSAGE */
     SIP_H_SUB_OUT = 2,     /* sip_subs.c: our SUBSCRIBE to a SIP presentity */
     SIP_H_SUB_IN = 3,      /* sip_subs.c: a SIP watcher's subscription to us */
+    SIP_H_FETCH = 4,       /* sip_subs.c: a fetch (SUBSCRIBE Expires: 0) for a probe */
 } sip_hkind_t;
 
 /* Common head of every handle context; the unit that owns the kind casts. */
@@ -74,8 +75,9 @@ struct sip_stack {
     struct sip_txn *held; /* list head */
     size_t n_held;
     size_t out_in_flight;
-    struct sip_out *outs;  /* sip_out.c: MESSAGEs without a final response */
-    struct sip_subs *subs; /* sip_subs.c */
+    struct sip_out *outs;         /* sip_out.c: MESSAGEs without a final response */
+    struct xgw_strmap *out_dests; /* sip_out.c: To URI -> FIFO of MESSAGEs (IM-10) */
+    struct sip_subs *subs;        /* sip_subs.c */
     /* metrics, looked up once */
     xgw_family_t *m_requests; /* direction, method, class */
     xgw_series_t *m_parse_errors;

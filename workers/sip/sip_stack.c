@@ -276,7 +276,9 @@ sip_stack_new(const sip_stack_opts_t *opts, const sip_hooks_t *hooks)
                            TAG_IF(self->cert_dir[0], NUTAG_CERTIFICATE_DIR(self->cert_dir)),
                            /* Bound what one request may take (headers and all): a body of
                             * max_message_body plus room for headers; more is refused before
-                            * it is parsed. Merged requests get 482 (ROB-09). */
+                            * it is parsed. Merged requests get 482 (ROB-09). No STUN on the
+                            * SIP port: sofia's STUN error path leaks, and the gateway is not
+                            * a STUN server. */
                            NTATAG_MAXSIZE(self->max_message_body + S_HEADER_ROOM),
                            NTATAG_MERGE_482(1), TPTAG_STUN_SERVER(0), TAG_END());
     if (!self->nua) {

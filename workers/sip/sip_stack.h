@@ -176,10 +176,24 @@ int sip_subs_in_presence(sip_stack_t *self, const sip_presence_t *p);
 int sip_subs_subscribe(sip_stack_t *self, const char *watcher, const char *presentity,
                        void *cookie);
 
+/* An XMPP probe of a SIP user (PRS-11): a fetch (SUBSCRIBE Expires: 0,
+ * From the prober's bare JID); its NOTIFY comes back as
+ * presentity_presence (available per open tuple, else unavailable from
+ * the bare JID), a 403/603 as presentity_op UNSUBSCRIBED (PRS-12), other
+ * failures as nothing. Returns 0, XGW_EINVAL (not mappable) or
+ * XGW_ENOMEM. */
+int sip_subs_fetch(sip_stack_t *self, const char *watcher, const char *presentity);
+
 /* In-dialog SUBSCRIBE Expires: 0 (SUB-07); subscribe_done with cookie when
  * it is answered (at once with 200 when there is no subscription). */
 int sip_subs_unsubscribe(sip_stack_t *self, const char *watcher, const char *presentity,
                          void *cookie);
+
+/* Starts subscribing again, paced, to what the store held at start (the
+ * subscriptions of a previous run of this instance). Call once the policy
+ * rules are loaded, so the state they bring back can be decided on.
+ * Does nothing the second time. */
+void sip_stack_restore(sip_stack_t *self);
 
 /* Subscriptions held: watchers (SIP side subscribed to us) and
  * presentities (we subscribed to the SIP side). */

@@ -17,6 +17,9 @@
  * subscriptions each time it goes offline. A SUBSCRIBE with Expires: 0 and
  * no dialog (a poll, PRS-13) gets 200, NOTIFY terminated;reason=timeout
  * and a probe to XMPP. Accept without application/pidf+xml -> 406.
+ * Presence NOTIFYs are sent at most once per 5 s per dialog; changes in
+ * between are coalesced and the last state wins (PRS-08). State changes
+ * (active, terminated) go at once.
  *
  * XMPP watcher -> SIP presentity ("out", SUB-01..07): SUBSCRIBE with Event
  * presence, Accept application/pidf+xml, Expires subscribe_expires, From
@@ -36,7 +39,12 @@
  * Call-ID and From tag) after a back-off of 2, 4, 8 ... 300 s (SUB-04); an
  * initial SUBSCRIBE that fails is given up and reported to the caller.
  * The record of each one is kept in sip_store so a restarted sipd
- * subscribes again.
+ * subscribes again (paced, once the rule set is loaded).
+ *
+ * XMPP probe of a SIP user (PRS-11, PRS-12): a fetch, SUBSCRIBE Expires: 0
+ * outside any dialog; its NOTIFY gives presence to the prober (available
+ * per open tuple, else unavailable from the bare JID); 403/603 give
+ * unsubscribed, other failures nothing, never cached presence.
  */
 #include "sip_int.h"
 
@@ -57,6 +65,9 @@
 #define S_RES_MAX 16
 #define S_BACKOFF_MAX_S 300
 #define S_NOTIFY_MAX (16 * 1024)
+/* PRS-08 (RFC 3856 6.10): at most one presence NOTIFY per watcher dialog
+ * this often; changes in between are coalesced and the last state wins. */
+#define S_NOTIFY_GAP_MS 5000
 
 /* One resource of an XMPP contact, as last reported (for full-state PIDF). */
 typedef struct {
@@ -78,6 +89,8 @@ typedef struct {
     bool ending; /* NOTIFY terminated sent: free on its response */
     s_res_t res[S_RES_MAX];
     size_t n_res;
+    int64_t last_notify_ms;   /* monotonic; PRS-08 */
+    su_timer_t *notify_timer; /* a coalesced presence NOTIFY is due */
 } s_in_t;
 
 typedef struct {
@@ -98,10 +111,20 @@ typedef struct {
     size_t n_tuples;
 } s_out_t;
 
+/* Restored subscriptions are started this many per tick of this many ms
+ * (200 per second): a restart must not burst thousands of SUBSCRIBEs at
+ * the SIP side at once. */
+#define S_RESTORE_BATCH 10
+#define S_RESTORE_TICK_MS 50
+
 struct sip_subs {
     xgw_strmap_t *in;
     xgw_strmap_t *out;
     sip_store_t *store;
+    s_out_t **restore; /* read from the store, not started yet (NULL: gone) */
+    size_t n_restore, i_restore;
+    su_timer_t *restore_timer;
+    struct s_fetch *fetches; /* fetches waiting for their NOTIFY */
     xgw_arena_t *arena;
     xgw_series_t *m_in_pending, *m_in_active, *m_out_pending, *m_out_active;
     xgw_series_t *m_pidf_errors;
@@ -178,6 +201,8 @@ static void
 s_in_free(sip_stack_t *self, s_in_t *s)
 {
     xgw_strmap_remove(self->subs->in, s->key);
+    if (s->notify_timer)
+        su_timer_destroy(s->notify_timer);
     if (s->nh) {
         nua_handle_bind(s->nh, NULL);
         nua_handle_destroy(s->nh);
@@ -247,14 +272,49 @@ s_in_pidf(s_in_t *s)
 
 /* NOTIFY active with the current state (SUB-09, PRS-07). */
 static void
-s_in_notify_active(s_in_t *s)
+s_in_notify_now(s_in_t *s)
 {
+    s->last_notify_ms = sip_now_ms();
     char *doc = s_in_pidf(s);
     nua_notify(s->nh, NUTAG_SUBSTATE(nua_substate_active), SIPTAG_EVENT_STR("presence"),
                TAG_IF(doc, SIPTAG_CONTENT_TYPE_STR(XGW_PIDF_CONTENT_TYPE)),
                TAG_IF(doc, SIPTAG_PAYLOAD_STR(doc)), TAG_END());
     sip_count(s->stack, "out", "NOTIFY", 0);
     free(doc);
+}
+
+/* The timer of a coalesced NOTIFY. Its argument is the subscription
+ * (sofia types the argument as the stack; the pointer is converted back). */
+static void
+s_in_notify_due(sip_stack_t *self, su_timer_t *t, sip_stack_t *arg)
+{
+    (void)self;
+    (void)t;
+    s_in_t *s = (s_in_t *)(void *)arg;
+    if (!s->ending && s->active)
+        s_in_notify_now(s);
+}
+
+/* A presence change: NOTIFY now, or at the end of the PRS-08 gap with the
+ * state of then. */
+static void
+s_in_notify_presence(s_in_t *s)
+{
+    int64_t since = sip_now_ms() - s->last_notify_ms;
+    if (since >= S_NOTIFY_GAP_MS) {
+        s_in_notify_now(s);
+        return;
+    }
+    if (!s->notify_timer)
+        s->notify_timer = su_timer_create(su_root_task(s->stack->root), S_NOTIFY_GAP_MS);
+    if (!s->notify_timer) {
+        s_in_notify_now(s);
+        return;
+    }
+    if (su_timer_is_set(s->notify_timer))
+        return; /* already due: it will carry this state too */
+    su_timer_set_interval(s->notify_timer, s_in_notify_due, (sip_stack_t *)(void *)s,
+                          (su_duration_t)(S_NOTIFY_GAP_MS - since));
 }
 
 static bool
@@ -435,7 +495,8 @@ sip_subs_in_approve(sip_stack_t *self, const char *watcher, const char *contact)
     if (!s || s->ending)
         return XGW_ENOENT;
     s->active = true;
-    s_in_notify_active(s);
+    /* A state change goes at once; presence after it waits its turn. */
+    s_in_notify_now(s);
     s_gauges(self);
     return 0;
 }
@@ -503,7 +564,7 @@ sip_subs_in_presence(sip_stack_t *self, const sip_presence_t *p)
     snprintf(r->lang, sizeof r->lang, "%s", p->lang ? p->lang : "");
     r->priority = p->priority;
     if (s->active)
-        s_in_notify_active(s);
+        s_in_notify_presence(s);
     return 0;
 }
 
@@ -533,6 +594,10 @@ s_out_drop_handle(s_out_t *o)
 static void
 s_out_free(sip_stack_t *self, s_out_t *o, bool forget)
 {
+    struct sip_subs *ss = self->subs;
+    for (size_t i = ss->i_restore; i < ss->n_restore; i++)
+        if (ss->restore[i] == o)
+            ss->restore[i] = NULL;
     if (forget && self->subs->store)
         sip_store_delete(self->subs->store, o->watcher, o->presentity);
     xgw_strmap_remove(self->subs->out, o->key);
@@ -890,6 +955,177 @@ s_out_event(sip_stack_t *self, nua_event_t event, int status, const char *phrase
 }
 
 /* ------------------------------------------------------------------ */
+/* Fetches for XMPP probes (PRS-11, PRS-12)                            */
+
+#define S_FETCH_TIMEOUT_MS 35000 /* Timer N (32 s) and a little */
+
+typedef struct s_fetch {
+    sip_hctx_t h; /* SIP_H_FETCH */
+    sip_stack_t *stack;
+    nua_handle_t *nh;
+    char *watcher, *presentity;
+    su_timer_t *timer;
+    struct s_fetch *next; /* the stack's list, for shutdown */
+} s_fetch_t;
+
+static void
+s_fetch_free(s_fetch_t *f)
+{
+    for (s_fetch_t **pp = &f->stack->subs->fetches; *pp; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    }
+    if (f->nh) {
+        nua_handle_bind(f->nh, NULL);
+        nua_handle_destroy(f->nh);
+    }
+    if (f->timer)
+        su_timer_destroy(f->timer);
+    free(f->watcher);
+    free(f->presentity);
+    free(f);
+}
+
+static void
+s_fetch_timeout(sip_stack_t *self, su_timer_t *t, sip_stack_t *arg)
+{
+    (void)arg;
+    for (s_fetch_t *f = self->subs->fetches; f; f = f->next) {
+        if (f->timer == t) {
+            xgw_info("sip_fetch_timeout", NULL);
+            s_fetch_free(f);
+            return;
+        }
+    }
+}
+
+int
+sip_subs_fetch(sip_stack_t *self, const char *watcher, const char *presentity)
+{
+    char *to = s_name_addr(presentity);
+    char *from = s_name_addr(watcher);
+    s_fetch_t *f = calloc(1, sizeof *f);
+    int rc = XGW_ENOMEM;
+    if (!to || !from) {
+        rc = XGW_EINVAL;
+        goto done;
+    }
+    if (!f)
+        goto done;
+    f->h.kind = SIP_H_FETCH;
+    f->stack = self;
+    f->watcher = strdup(watcher);
+    f->presentity = strdup(presentity);
+    f->timer = su_timer_create(su_root_task(self->root), S_FETCH_TIMEOUT_MS);
+    if (!f->watcher || !f->presentity || !f->timer)
+        goto done;
+    f->nh = nua_handle(self->nua, &f->h, SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
+    if (!f->nh)
+        goto done;
+    nua_subscribe(f->nh, TAG_IF(self->route, SIPTAG_ROUTE_STR(self->route)),
+                  SIPTAG_EVENT_STR("presence"), SIPTAG_ACCEPT_STR(XGW_PIDF_CONTENT_TYPE),
+                  SIPTAG_EXPIRES_STR("0"), TAG_END());
+    sip_count(self, "out", "SUBSCRIBE", 0);
+    su_timer_set(f->timer, s_fetch_timeout, self);
+    f->next = self->subs->fetches;
+    self->subs->fetches = f;
+    f = NULL;
+    rc = 0;
+done:
+    if (f)
+        s_fetch_free(f);
+    free(to);
+    free(from);
+    return rc;
+}
+
+/* The fetch's NOTIFY: presence for the prober - available from each open
+ * tuple's full JID, or unavailable from the bare JID when nothing is open
+ * or the body is empty (PRS-11). */
+static void
+s_fetch_notify(sip_stack_t *self, s_fetch_t *f, const sip_t *sip)
+{
+    const sip_payload_t *pl = sip ? sip->sip_payload : NULL;
+    xgw_pidf_t doc;
+    memset(&doc, 0, sizeof doc);
+    bool parsed = false;
+    if (pl && pl->pl_len > 0) {
+        const sip_content_type_t *ct = sip->sip_content_type;
+        xgw_arena_reset(self->subs->arena);
+        if (ct && ct->c_type && strcasecmp(ct->c_type, XGW_PIDF_CONTENT_TYPE) == 0 &&
+            xgw_pidf_parse(pl->pl_data, pl->pl_len, self->subs->arena, &doc) == 0) {
+            parsed = true;
+        } else {
+            /* A body we cannot read tells nothing: no presence at all. */
+            xgw_series_inc(self->subs->m_pidf_errors);
+            xgw_series_inc(self->m_parse_errors);
+            return;
+        }
+    }
+    size_t open = 0;
+    char from[XGW_JID_MAX + 1];
+    for (size_t i = 0; parsed && i < doc.n_tuples; i++) {
+        const xgw_pidf_tuple_t *t = &doc.tuples[i];
+        if (t->basic != XGW_PIDF_BASIC_OPEN)
+            continue;
+        open++;
+        snprintf(from, sizeof from, "%s%s%s", f->presentity, t->resource ? "/" : "",
+                 t->resource ? t->resource : "");
+        sip_presence_t p = {
+            .from = from,
+            .to = f->watcher,
+            .available = true,
+            .show = xgw_pidf_show_name(t->show) ? xgw_pidf_show_name(t->show) : "",
+            .status = t->note,
+            .lang = t->note_lang,
+            .priority = t->has_priority ? t->priority : 0,
+        };
+        self->hooks.presentity_presence(self->hooks.ud, &p);
+    }
+    if (open == 0) {
+        sip_presence_t p = {
+            .from = f->presentity, .to = f->watcher, .available = false, .show = ""};
+        self->hooks.presentity_presence(self->hooks.ud, &p);
+    }
+}
+
+static bool
+s_fetch_event(sip_stack_t *self, nua_event_t event, int status, s_fetch_t *f, const sip_t *sip)
+{
+    if (event == nua_r_subscribe) {
+        if (status < 200)
+            return true;
+        sip_count(self, "out", "SUBSCRIBE", status);
+        if (status >= 300) {
+            /* PRS-12: never presence without the SIP side's consent; a
+             * refusal becomes unsubscribed, a missing user nothing
+             * (ERR-08). */
+            if (status == 403 || status == 603)
+                self->hooks.presentity_op(self->hooks.ud, f->presentity, f->watcher,
+                                          SIP_SUB_UNSUBSCRIBED);
+            s_fetch_free(f);
+        }
+        return true;
+    }
+    if (event == nua_i_notify) {
+        sip_count(self, "in", "NOTIFY", 200);
+        s_fetch_notify(self, f, sip);
+        s_fetch_free(f);
+        return true;
+    }
+    return false;
+}
+
+static void
+s_fetch_fini(struct sip_subs *ss)
+{
+    while (ss->fetches)
+        s_fetch_free(ss->fetches);
+}
+
+/* ------------------------------------------------------------------ */
 /* Dispatch and lifetime                                               */
 
 bool
@@ -922,6 +1158,8 @@ sip_subs_event(sip_stack_t *self, nua_event_t event, int status, const char *phr
         }
         return false;
     }
+    if (hctx->kind == SIP_H_FETCH)
+        return s_fetch_event(self, event, status, (s_fetch_t *)hctx, sip);
     if (hctx->kind == SIP_H_SUB_OUT) {
         if (event == nua_r_subscribe || event == nua_r_unsubscribe || event == nua_i_notify) {
             s_out_event(self, event, status, phrase, nh, (s_out_t *)hctx, sip, tags);
@@ -935,12 +1173,51 @@ static void
 s_load_cb(void *ud, const char *watcher, const char *presentity, int64_t expires_at)
 {
     sip_stack_t *self = ud;
+    struct sip_subs *ss = self->subs;
     (void)expires_at;
+    s_out_t **grown = realloc(ss->restore, (ss->n_restore + 1) * sizeof *grown);
+    if (!grown)
+        return;
+    ss->restore = grown;
     s_out_t *o = s_out_new(self, watcher, presentity);
     if (!o)
         return;
     o->restored = true;
-    s_out_start(self, o);
+    ss->restore[ss->n_restore++] = o;
+}
+
+static void
+s_restore_tick(sip_stack_t *self, su_timer_t *t, sip_stack_t *arg)
+{
+    (void)t;
+    (void)arg;
+    struct sip_subs *ss = self->subs;
+    for (int k = 0; k < S_RESTORE_BATCH && ss->i_restore < ss->n_restore; ss->i_restore++) {
+        s_out_t *o = ss->restore[ss->i_restore];
+        if (!o || o->nh || o->sub_cookie)
+            continue; /* gone, or the XMPP side asked again meanwhile */
+        s_out_start(self, o);
+        k++;
+    }
+    if (ss->i_restore == ss->n_restore) {
+        su_timer_destroy(ss->restore_timer);
+        ss->restore_timer = NULL;
+        free(ss->restore);
+        ss->restore = NULL;
+        ss->n_restore = ss->i_restore = 0;
+        xgw_info("sip_subscriptions_resumed", NULL);
+    }
+}
+
+void
+sip_stack_restore(sip_stack_t *self)
+{
+    struct sip_subs *ss = self->subs;
+    if (!ss || ss->restore_timer || ss->n_restore == 0)
+        return;
+    ss->restore_timer = su_timer_create(su_root_task(self->root), S_RESTORE_TICK_MS);
+    if (ss->restore_timer)
+        su_timer_run(ss->restore_timer, s_restore_tick, self);
 }
 
 int
@@ -993,6 +1270,7 @@ sip_subs_fini(sip_stack_t *self)
     struct sip_subs *ss = self->subs;
     if (!ss)
         return;
+    s_fetch_fini(ss);
     /* Watchers' dialogs end with the process (their UAs re-subscribe);
      * the records of our subscriptions stay in the store. */
     size_t n_in = ss->in ? xgw_strmap_size(ss->in) : 0;
@@ -1014,6 +1292,11 @@ sip_subs_fini(sip_stack_t *self)
         }
         free(items);
     }
+    if (ss->restore_timer)
+        su_timer_destroy(ss->restore_timer);
+    free(ss->restore);
+    ss->restore = NULL;
+    ss->n_restore = ss->i_restore = 0;
     xgw_strmap_destroy(&ss->in);
     xgw_strmap_destroy(&ss->out);
     xgw_arena_destroy(&ss->arena);

@@ -237,6 +237,12 @@ s_deliver_message(sipd_t *d, xgw_request_t **req_p, const Xgw__V1__ImMessage *m)
         s_answer_condition(d, req_p, 400, "jid-malformed", "modify", 0, "address not mappable");
         return;
     }
+    if (rc == XGW_EAGAIN) {
+        /* Too many MESSAGEs already wait for this SIP user (IM-10). */
+        s_answer_condition(d, req_p, 503, "resource-constraint", "wait", 0,
+                           "too many messages queued for this user");
+        return;
+    }
     if (rc != 0) {
         s_answer_condition(d, req_p, 500, "internal-server-error", "cancel", 0, "out of memory");
         return;
@@ -516,16 +522,22 @@ s_deliver_presence(sipd_t *d, xgw_request_t **req_p, const Xgw__V1__PresenceInfo
         s_answer_condition(d, req_p, 400, "bad-request", "modify", 0, "no presence");
         return;
     }
-    if (pi->probe) {
-        /* TODO(PRS-11): a probe becomes a fetch (SUBSCRIBE Expires: 0);
-         * until then the SIP user's state reaches XMPP through the
-         * subscription only. */
-        xgw_edge_rt_answer(d->rt, req_p, 200, NULL);
-        return;
-    }
     char to[XGW_JID_MAX + 1];
     if (xgw_addr_jid_bare(pi->to, to, sizeof to, NULL) != 0) {
         s_answer_condition(d, req_p, 400, "jid-malformed", "modify", 0, "bad address");
+        return;
+    }
+    if (pi->probe) {
+        /* PRS-11: a fetch; its answer comes back as presence. The probe
+         * itself is answered at once: probes get no error replies. */
+        char from[XGW_JID_MAX + 1];
+        int rc = xgw_addr_jid_bare(pi->from, from, sizeof from, NULL);
+        if (rc == 0)
+            rc = sip_subs_fetch(d->sip, from, to);
+        if (rc == XGW_EINVAL)
+            s_answer_condition(d, req_p, 400, "jid-malformed", "modify", 0, "not mappable");
+        else
+            xgw_edge_rt_answer(d->rt, req_p, 200, NULL);
         return;
     }
     sip_presence_t p = {

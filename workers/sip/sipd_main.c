@@ -13,6 +13,9 @@
  * SIP requests get 503 + Retry-After, held transactions are answered as
  * their answers come, until nothing is held or common.drain_timeout passes;
  * what is left is answered 503 and the process exits 0.
+ *
+ * Instance N (--instance, supervisord's process_num) listens on the port of
+ * sip_url (and sips_url) plus N, as its metrics port is metrics_port + N.
  */
 #include "sipd.h"
 
@@ -20,7 +23,9 @@
 #include "xgw_log.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 static sipd_t s_sipd;
@@ -31,6 +36,59 @@ s_mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The listener of instance n: the port of url plus n (like the metrics
+ * port), so the instances of one host do not collide; a URL without a
+ * port counts from 5060 (sip:) or 5061 (sips:). Writes into out; returns
+ * 0, or XGW_EINVAL for a URL it cannot read or a port over 65535. */
+static int
+s_url_port_offset(const char *url, int n, char *out, size_t len)
+{
+    size_t scheme = 0;
+    long def = 0;
+    if (strncasecmp(url, "sip:", 4) == 0) {
+        scheme = 4;
+        def = 5060;
+    } else if (strncasecmp(url, "sips:", 5) == 0) {
+        scheme = 5;
+        def = 5061;
+    } else {
+        return XGW_EINVAL;
+    }
+    const char *host = url + scheme;
+    const char *end = host;
+    if (*end == '[') {
+        end = strchr(end, ']');
+        if (!end)
+            return XGW_EINVAL;
+        end++;
+    } else {
+        end += strcspn(end, ":;?");
+    }
+    if (end == host)
+        return XGW_EINVAL;
+    long port = def;
+    const char *rest = end;
+    if (*end == ':') {
+        char *stop = NULL;
+        port = strtol(end + 1, &stop, 10);
+        if (stop == end + 1 || port <= 0)
+            return XGW_EINVAL;
+        rest = stop;
+    }
+    if (n == 0 && *end != ':')
+        port = 0; /* unchanged: keep it without a port */
+    else
+        port += n;
+    if (port > 65535)
+        return XGW_EINVAL;
+    int w;
+    if (port)
+        w = snprintf(out, len, "%.*s:%ld%s", (int)(end - url), url, port, rest);
+    else
+        w = snprintf(out, len, "%s", url);
+    return w < 0 || (size_t)w >= len ? XGW_EINVAL : 0;
 }
 
 static void
@@ -63,9 +121,18 @@ s_run(sipd_t *d)
     snprintf(store, sizeof store, "%s/%s.db", d->daemon.settings.common.data_dir,
              d->daemon.instance_name);
     snprintf(ua, sizeof ua, "xgw-sipd/%s", XGW_VERSION);
+    char sip_url[XGW_CONFIG_ADDR_MAX + 8], sips_url[XGW_CONFIG_ADDR_MAX + 8] = "";
+    int inst = d->daemon.instance;
+    if (s_url_port_offset(s->sip_url, inst, sip_url, sizeof sip_url) != 0 ||
+        (s->sips_url[0] && s_url_port_offset(s->sips_url, inst, sips_url, sizeof sips_url) != 0)) {
+        xgw_error("sip_url_invalid", "sip_url=\"%s\" sips_url=\"%s\" instance=%d", s->sip_url,
+                  s->sips_url, inst);
+        xgw_edge_rt_destroy(&d->rt);
+        return 1;
+    }
     sip_stack_opts_t o = {
-        .sip_url = s->sip_url,
-        .sips_url = s->sips_url,
+        .sip_url = sip_url,
+        .sips_url = sips_url,
         .outbound_proxy = s->outbound_proxy,
         .cert_dir = "",
         .trusted = &d->trusted,
@@ -90,11 +157,15 @@ s_run(sipd_t *d)
         }
     }
 
-    bool draining = false;
+    bool draining = false, restored = false;
     for (;;) {
         int64_t wait = xgw_edge_rt_tick(d->rt);
         sip_stack_step(d->sip, wait);
         xgw_edge_rt_process(d->rt);
+        if (!restored && xgw_edge_rt_rules(d->rt)) {
+            restored = true;
+            sip_stack_restore(d->sip);
+        }
         if (!draining && xgw_edge_rt_stopping(d->rt)) {
             draining = true;
             xgw_edge_rt_drain_begin(d->rt);
@@ -113,7 +184,7 @@ s_run(sipd_t *d)
     sip_stack_destroy(&d->sip, 2000);
     xgw_edge_rt_process(d->rt);
     xgw_edge_rt_destroy(&d->rt);
-    xgw_info("stopped", NULL);
+    xgw_info("stopped", "reason=signal");
     return 0;
 }
 

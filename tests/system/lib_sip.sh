@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib_sip.sh - helpers shared by tests/system/test_sipd_*.sh (sourced, not
 # run). Builds on lib_policy.sh (temp dir, config, daemons, xgwctl, ok/bad).
 #

@@ -64,6 +64,10 @@ xgw_rules_client_new(const char *updates, const char *snapshot, const char *doma
     zsock_set_subscribe(self->sub, "hugz");
     zsock_set_rcvhwm(self->sub, 100000);
     zsock_set_immediate(self->snap, 1);
+    /* With IMMEDIATE and no completed connection a blocking send waits
+     * forever, freezing the edge's whole loop while policyd is down: fail
+     * at once instead and let the tick retry. */
+    zsock_set_sndtimeo(self->snap, 0);
     zsock_set_linger(self->snap, 0);
     zsock_set_linger(self->sub, 0);
     if (zsock_connect(self->sub, "%s", updates) != 0 ||

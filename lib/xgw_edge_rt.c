@@ -485,6 +485,36 @@ xgw_edge_rt_contact_put(xgw_edge_rt_t *self, const char *sip_user, const char *x
 /* Sending                                                             */
 
 int
+xgw_edge_rt_send_request(xgw_edge_rt_t *self, const char *service, const char *affinity,
+                         int64_t deadline_ms, const uint8_t *request, size_t len,
+                         xgw_edge_sent_fn cb, void *ud, void *cookie)
+{
+    if (!request || len == 0)
+        return XGW_EINVAL;
+    if (xgw_client_outstanding(self->client) >= S_HIGH_WATER) {
+        xgw_series_inc(self->m_backpressure);
+        return XGW_EAGAIN;
+    }
+    s_sent_t *sent = calloc(1, sizeof *sent);
+    if (!sent)
+        return XGW_ENOMEM;
+    sent->kind = S_SENT_DELIVER;
+    sent->cb = cb;
+    sent->ud = ud;
+    sent->cookie = cookie;
+    if (deadline_ms <= 0)
+        deadline_ms = xgw_gwp_now_ms() + self->daemon->settings.common.request_timeout_ms;
+    int rc =
+        xgw_client_send(self->client, service, affinity, deadline_ms, request, len, sent, NULL);
+    if (rc != 0) {
+        free(sent);
+        if (rc == XGW_EAGAIN)
+            xgw_series_inc(self->m_backpressure);
+    }
+    return rc;
+}
+
+int
 xgw_edge_rt_send(xgw_edge_rt_t *self, const char *service, const char *affinity,
                  int64_t deadline_ms, const Xgw__V1__Deliver *deliver, xgw_edge_sent_fn cb,
                  void *ud, void *cookie)
@@ -503,22 +533,8 @@ xgw_edge_rt_send(xgw_edge_rt_t *self, const char *service, const char *affinity,
     if (!buf)
         return XGW_ENOMEM;
     xgw__v1__request__pack(&r, buf);
-    s_sent_t *sent = calloc(1, sizeof *sent);
-    int rc = XGW_ENOMEM;
-    if (sent) {
-        sent->kind = S_SENT_DELIVER;
-        sent->cb = cb;
-        sent->ud = ud;
-        sent->cookie = cookie;
-        if (deadline_ms <= 0)
-            deadline_ms = xgw_gwp_now_ms() + self->daemon->settings.common.request_timeout_ms;
-        rc = xgw_client_send(self->client, service, affinity, deadline_ms, buf, len, sent, NULL);
-        if (rc != 0) {
-            free(sent);
-            if (rc == XGW_EAGAIN)
-                xgw_series_inc(self->m_backpressure);
-        }
-    }
+    int rc =
+        xgw_edge_rt_send_request(self, service, affinity, deadline_ms, buf, len, cb, ud, cookie);
     if (buf != stackbuf)
         free(buf);
     return rc;

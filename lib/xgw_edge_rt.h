@@ -104,6 +104,14 @@ int xgw_edge_rt_send(xgw_edge_rt_t *self, const char *service, const char *affin
                      int64_t deadline_ms, const Xgw__V1__Deliver *deliver, xgw_edge_sent_fn cb,
                      void *ud, void *cookie);
 
+/* The same with the request already packed: an xgw.v1.Request (schema 1,
+ * payload deliver) of len bytes, copied. For an edge that keeps what it
+ * sends packed while it waits its turn, so a Deliver is packed once. Same
+ * returns as xgw_edge_rt_send (XGW_EINVAL for NULL/empty bytes). */
+int xgw_edge_rt_send_request(xgw_edge_rt_t *self, const char *service, const char *affinity,
+                             int64_t deadline_ms, const uint8_t *request, size_t len,
+                             xgw_edge_sent_fn cb, void *ud, void *cookie);
+
 /* Requests sent and not answered yet; and whether the edge should stop
  * taking input (outstanding at or above the high-water mark). */
 size_t xgw_edge_rt_outstanding(const xgw_edge_rt_t *self);

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib_e2e.sh - helpers shared by tests/system/test_e2e_*.sh (sourced, not
 # run). The whole federation path with real peers on each side:
 #
@@ -27,9 +28,11 @@
 #   e2e_uac_bg NAME SCENARIO [sipp args]   a sipp UAC scenario in the background
 #   e2e_sipp_wait NAME [SECS] / e2e_check_sipp DESC NAME [SECS]
 #   e2e_uac NAME EXPECT FROM RURI BODY [-H "Name: value"]... [--ctype T]
-#           [--callid ID] [--to URI] [--from-ip IP]   one MESSAGE from sipp;
+#           [--callid ID] [--to URI] [--from-ip IP] [--target H:P]   one MESSAGE;
 #                                  RC, E2E_UAC_MS (send -> final response)
 #   e2e_sip_expect DESC FILE [--wait S] [--dir D] COND...   sip_trace.py match
+#   e2e_kamailio_start             Kamailio registrar/proxy for sip.test on .208,
+#                                  romeo's phone registered
 #   e2e_log_expect DESC FILE REGEX [SECS]                   a log line matches
 #   e2e_finish                     SIGTERM to every daemon: each must exit 0, no
 #                                  sanitizer report in any log; then the summary
@@ -37,7 +40,7 @@
 # Addresses (127.0.0.200-.209, apart from the other suites): dnsmasq .200,
 # xmppd s2s + metrics .201, Prosody xmpp.test .202, Prosody other.test .203,
 # sipd .204, the SIP users' side (sipp UAC, the trusted proxy) .205, romeo's
-# phone (sipp UAS) .206, an untrusted SIP source .207, Kamailio .208. The two
+# phone (sipp UAS) .206, Kamailio .208, an address nothing listens on .209. The two
 # build trees must not run e2e tests at once: e2e_init holds
 # /tmp/xgw-e2e-tests.lock for the whole test.
 
@@ -59,7 +62,6 @@ XT_GW_METRICS_PORT=19481
 E2E_SIPD_IP=127.0.0.204
 E2E_UAC_IP=127.0.0.205
 E2E_UAS_IP=127.0.0.206
-E2E_UNTRUSTED_IP=127.0.0.207
 E2E_KAM_IP=127.0.0.208
 E2E_SIPD_METRICS_PORT=19482
 
@@ -70,6 +72,8 @@ E2E_OD=other.test    # a second XMPP domain (Prosody "o")
 E2E_UAS_PORT=5060
 E2E_UAC_NEXT_PORT=5100
 E2E_SIPD_EXTRA=() # extra [sipd] lines a test sets before e2e_init
+# E2E_SIPD_PROXY, E2E_SIPD_TRUSTED: sipd's outbound_proxy and trusted_peers
+# (default: romeo's phone; the UAC, phone and Kamailio addresses).
 declare -A E2E_XN=() # client ID -> commands sent
 
 # ---- set-up and tear-down -----------------------------------------------------
@@ -136,8 +140,8 @@ CONF
 [sipd]
 metrics_port = $E2E_SIPD_METRICS_PORT
 sip_url = "sip:$E2E_SIPD_IP:5060"
-outbound_proxy = "sip:$E2E_UAS_IP:$E2E_UAS_PORT"
-trusted_peers = "$E2E_UAC_IP,$E2E_UAS_IP,$E2E_KAM_IP"
+outbound_proxy = "${E2E_SIPD_PROXY:-sip:$E2E_UAS_IP:$E2E_UAS_PORT}"
+trusted_peers = "${E2E_SIPD_TRUSTED:-$E2E_UAC_IP,$E2E_UAS_IP,$E2E_KAM_IP}"
 answer_timeout = 10s
 CONF
         for l in "${E2E_SIPD_EXTRA[@]}"; do echo "$l"; done
@@ -332,13 +336,15 @@ e2e_json_field() {
 # e2e_fill TEMPLATE OUT: replaces __NAME__ with $E2E_V_NAME for every
 # placeholder; a line that is only __HEADERS__ becomes $E2E_V_HEADERS (zero
 # or more lines). Values are taken verbatim (awk ENVIRON: no escapes).
+# __ENTITY__ (a PIDF entity) defaults to pres:romeo@$E2E_SD.
 e2e_fill() {
-    env E2E_V_HEADERS="${E2E_V_HEADERS:-}" awk '
+    # shellcheck disable=SC2016 # (awk's own $0, not the shell's)
+    env E2E_V_HEADERS="${E2E_V_HEADERS:-}" E2E_V_ENTITY="${E2E_V_ENTITY:-pres:romeo@$E2E_SD}" awk '
         $0 == "__HEADERS__" { if (ENVIRON["E2E_V_HEADERS"] != "") print ENVIRON["E2E_V_HEADERS"]; next }
         {
             out = ""
             line = $0
-            while (match(line, /__[A-Z0-9]+__/)) {
+            while (match(line, /__[A-Z0-9]+(_[A-Z0-9]+)*__/)) {
                 key = "E2E_V_" substr(line, RSTART + 2, RLENGTH - 4)
                 out = out substr(line, 1, RSTART - 1) ENVIRON[key]
                 line = substr(line, RSTART + RLENGTH)
@@ -370,11 +376,12 @@ e2e_uas_stop() { pt_stop "sipp.$1" KILL; }
 # e2e_uac NAME EXPECT FROM RURI BODY [options]: one MESSAGE from the SIP side
 # to sipd, the final response must be EXPECT. Options: -H "Name: value"
 # (extra header, repeatable), --ctype TYPE (default text/plain;charset=UTF-8),
-# --callid ID, --to URI (default RURI), --from-ip IP (default $E2E_UAC_IP).
+# --callid ID, --to URI (default RURI), --from-ip IP (default $E2E_UAC_IP),
+# --target HOST:PORT (where sipp sends it; default sipd).
 # Sets RC (0 when the final response was EXPECT) and E2E_UAC_MS.
 e2e_uac() {
     local name=$1 expect=$2 from=$3 ruri=$4 body=$5 headers="" ctype="text/plain;charset=UTF-8"
-    local to=$4 ip=$E2E_UAC_IP cid="" port t0
+    local to=$4 ip=$E2E_UAC_IP cid="" port t0 target=$E2E_SIPD_IP:5060
     shift 5
     while [[ $# -gt 0 ]]; do
         case $1 in
@@ -383,6 +390,7 @@ e2e_uac() {
         --callid) cid=$2 ;;
         --to) to=$2 ;;
         --from-ip) ip=$2 ;;
+        --target) target=$2 ;;
         *) xt_fatal "e2e_uac: option" "unknown option $1" ;;
         esac
         shift 2
@@ -397,7 +405,7 @@ e2e_uac() {
     t0=$(now_ms)
     timeout 45 "$SIPP" -sf "$T/sip/$name.xml" -m 1 -i "$ip" -p "$port" -nostdin \
         -timeout 40 -timeout_error -trace_msg -message_file "$T/sip/$name.msg" -trace_err \
-        -error_file "$T/sip/$name.err" "${extra[@]}" "$E2E_SIPD_IP:5060" \
+        -error_file "$T/sip/$name.err" "${extra[@]}" "$target" \
         >"$T/sip/$name.out" 2>&1 </dev/null
     RC=$?
     E2E_UAC_MS=$(($(now_ms) - t0))
@@ -406,7 +414,8 @@ e2e_uac() {
 
 # e2e_uac_bg NAME SCENARIO [sipp args...]: a one-call sipp UAC scenario of
 # tests/e2e (its placeholders from E2E_V_* variables in the environment) in
-# the background, from $E2E_UAC_IP to sipd; e2e_sipp_wait collects it.
+# the background, from $E2E_UAC_IP to sipd (or to $E2E_TARGET, HOST:PORT);
+# e2e_sipp_wait collects it.
 e2e_uac_bg() {
     local name=$1 scen=$2 port
     shift 2
@@ -415,7 +424,7 @@ e2e_uac_bg() {
     E2E_UAC_NEXT_PORT=$((port + 1))
     timeout 120 "$SIPP" -sf "$T/sip/$name.xml" -m 1 -i "$E2E_UAC_IP" -p "$port" -nostdin \
         -trace_msg -message_file "$T/sip/$name.msg" -trace_err -error_file "$T/sip/$name.err" \
-        "$@" "$E2E_SIPD_IP:5060" >"$T/sip/$name.out" 2>&1 </dev/null &
+        "$@" "${E2E_TARGET:-$E2E_SIPD_IP:5060}" >"$T/sip/$name.out" 2>&1 </dev/null &
     PT_PID[sipp.$name]=$!
 }
 
@@ -495,6 +504,35 @@ e2e_sip_expect() {
     return 1
 }
 
+# ---- Kamailio (the SIP domain's registrar and proxy) --------------------------------
+
+# e2e_kamailio_start: Kamailio on $E2E_KAM_IP:5060 for $E2E_SD, routing every
+# other domain to sipd; waits until it answers a REGISTER (romeo's phone,
+# contact $E2E_UAS_IP:$E2E_UAS_PORT).
+e2e_kamailio_start() {
+    local kam i
+    kam=$(command -v kamailio || echo /usr/sbin/kamailio)
+    xt_need "$kam"
+    E2E_V_KAM_IP=$E2E_KAM_IP E2E_V_DOMAIN=$E2E_SD E2E_V_GW="sip:$E2E_SIPD_IP:5060" \
+        e2e_fill "$E2E_DIR/kamailio.cfg" "$T/kamailio.cfg"
+    mkdir -p "$T/kamrun"
+    # Its own session: Kamailio signals its whole process group when it
+    # stops, which would otherwise include the test.
+    setsid "$kam" -f "$T/kamailio.cfg" -DD -E -m 64 -M 8 -Y "$T/kamrun" -w "$T" \
+        >>"$T/kamailio.log" 2>&1 &
+    PT_PID[kamailio]=$!
+    E2E_V_USER=romeo E2E_V_DOMAIN=$E2E_SD E2E_V_CONTACT="$E2E_UAS_IP:$E2E_UAS_PORT" \
+        e2e_fill "$E2E_DIR/uac_register.xml" "$T/sip/register.xml"
+    for ((i = 0; i < 30; i++)); do
+        timeout 5 "$SIPP" -sf "$T/sip/register.xml" -m 1 -i "$E2E_UAS_IP" -p "$E2E_UAS_PORT" \
+            -nostdin -timeout 2 -timeout_error -trace_msg -message_file "$T/sip/register.msg" \
+            "$E2E_KAM_IP:5060" >"$T/sip/register.out" 2>&1 </dev/null && return 0
+        pt_alive "${PT_PID[kamailio]}" || break
+        sleep 0.3
+    done
+    xt_fatal "Kamailio runs and romeo's phone registers" "$(tail -n 5 "$T/kamailio.log")"
+}
+
 # ---- logs -------------------------------------------------------------------------
 
 # e2e_log_expect DESC FILE REGEX [SECS]: a line of $T/FILE matches.
@@ -543,8 +581,12 @@ e2e_stop_check() {
     wait "$pid" 2>/dev/null
     rc=$?
     unset "PT_PID[$name]"
-    [[ $rc == 0 ]] && ok "$name drains and exits 0 on SIGTERM" ||
-        bad "$name exits 0 on SIGTERM" "kill -TERM $name" "exit 0" "exit $rc: $(tail -n 3 "$T/$name.log" | cut -c1-300 | paste -sd'|')"
+    if [[ $rc == 0 ]]; then
+        ok "$name drains and exits 0 on SIGTERM"
+    else
+        bad "$name exits 0 on SIGTERM" "kill -TERM $name" "exit 0" \
+            "exit $rc: $(tail -n 3 "$T/$name.log" | cut -c1-300 | paste -sd'|')"
+    fi
 }
 
 # e2e_finish: the daemons stop cleanly (edges first), no sanitizer or
@@ -558,8 +600,11 @@ e2e_finish() {
     for f in "$T"/*.log; do
         grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$f" 2>/dev/null && hits+=" ${f##*/}"
     done
-    [[ -z $hits ]] && ok "no sanitizer report in the daemons' logs" ||
+    if [[ -z $hits ]]; then
+        ok "no sanitizer report in the daemons' logs"
+    else
         bad "no sanitizer report in the daemons' logs" "grep AddressSanitizer|runtime error:" \
             "none" "found in:$hits"
+    fi
     pt_finish
 }

@@ -18,6 +18,7 @@
 #   st_uas_run NAME             runs it as the SIP side, in the background
 #   st_uas_start NAME CODE [SCENARIO]   a sipp UAS answering CODE, background
 #   st_uas_wait NAME            waits for it; RC = its exit status
+#   st_uas_kill NAME            stops it (by pid)
 #   st_send ARGS...             xgw-xmppfake send ...: RC, OUT
 #   st_wait_log FILE TEXT [N] [SECONDS]   N lines of FILE contain TEXT
 #
@@ -197,7 +198,7 @@ st_run_uac() {
 # proxy address, in the background (st_uas_wait NAME collects it).
 st_uas_run() {
     local name=$1
-    timeout 60 "$SIPP" -sf "$T/$name.xml" -m "${UAS_CALLS:-1}" -i 127.0.0.1 -p "$UAS_PORT" -nostdin \
+    "$SIPP" -sf "$T/$name.xml" -m "${UAS_CALLS:-1}" -i 127.0.0.1 -p "$UAS_PORT" -nostdin \
         -timeout 50 -timeout_error -trace_msg -message_file "$T/$name.msg" -trace_err \
         -error_file "$T/$name.err" >"$T/$name.out" 2>&1 </dev/null &
     ST_UAS_PID[$name]=$!
@@ -222,6 +223,17 @@ st_uas_wait() {
     wait "$pid"
     RC=$?
     unset "ST_UAS_PID[$1]"
+}
+
+# st_uas_kill NAME: stops a UAS that is not expected to finish (sipp
+# itself: st_uas_run starts it without a wrapper; its -timeout bounds it).
+st_uas_kill() {
+    local pid=${ST_UAS_PID[$1]:-}
+    [[ -n $pid ]] || return 0
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    unset "ST_UAS_PID[$1]"
+    return 0
 }
 
 # st_send ARGS...: one Deliver to "sip" through the broker.

@@ -16,7 +16,7 @@
 # local SIP user, the remote JID and the policy source. Nothing XMPP-side
 # is needed (the denials happen before xmppd), so no Prosody runs.
 # "COND && ok ... || bad ...": ok always returns 0.
-# shellcheck disable=SC2015
+# shellcheck disable=SC2015,SC2119
 set -uo pipefail
 NAME=pending_e2e_policy_sip_audit
 # shellcheck source=lib_e2e.sh

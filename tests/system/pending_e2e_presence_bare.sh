@@ -15,7 +15,7 @@
 # with one resource: the NOTIFY that shows her resource open has no other
 # tuple, and none of the NOTIFYs has a tuple id "ID-".
 # "COND && ok ... || bad ...": ok always returns 0.
-# shellcheck disable=SC2015
+# shellcheck disable=SC2015,SC2119
 set -uo pipefail
 NAME=pending_e2e_presence_bare
 # shellcheck source=lib_e2e.sh

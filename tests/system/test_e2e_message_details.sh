@@ -21,7 +21,7 @@
 #   default), 480 -> <recipient-unavailable/> (wait), 500 ->
 #   <internal-server-error/> (cancel) (ERR-01/02).
 # "COND && ok ... || bad ...": ok always returns 0.
-# shellcheck disable=SC2015
+# shellcheck disable=SC2015,SC2119
 set -uo pipefail
 NAME=test_e2e_message_details
 # shellcheck source=lib_e2e.sh

@@ -21,7 +21,7 @@
 # Denials are silent to the remote: the error juliet gets is the same as for
 # a SIP user that does not exist, and carries no text.
 # "COND && ok ... || bad ...": ok always returns 0.
-# shellcheck disable=SC2015
+# shellcheck disable=SC2015,SC2119
 set -uo pipefail
 NAME=test_e2e_policy
 # shellcheck source=lib_e2e.sh

@@ -20,7 +20,7 @@
 #   unavailable; juliet's unsubscribe -> SUBSCRIBE Expires: 0 in the dialog
 #   (SUB-07).
 # "COND && ok ... || bad ...": ok always returns 0.
-# shellcheck disable=SC2015
+# shellcheck disable=SC2015,SC2119
 set -uo pipefail
 NAME=test_e2e_presence
 # shellcheck source=lib_e2e.sh

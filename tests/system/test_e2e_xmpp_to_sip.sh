@@ -15,7 +15,7 @@
 # Prosody's key; three more messages arrive in order; juliet gets no error
 # back.
 # "COND && ok ... || bad ...": ok always returns 0.
-# shellcheck disable=SC2015
+# shellcheck disable=SC2015,SC2119
 set -uo pipefail
 NAME=test_e2e_xmpp_to_sip
 # shellcheck source=lib_e2e.sh

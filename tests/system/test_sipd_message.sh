@@ -113,6 +113,12 @@ el=$(($(now_ms) - t0))
 
 before=$(st_count "$FAKE_LOG" "deliver ")
 in_case "not a partner domain: policy" 403 "$ALICE" sip:bob@other.example text/plain 70 denied
+AUDIT=$T/data/audit.log
+st_wait_log "$AUDIT" "by=sipd.00 rule=not_a_partner" 1 3 &&
+    [[ $(grep -F "by=sipd.00 rule=not_a_partner" "$AUDIT") == *"kind=message direction=outbound local=alice@example.net remote=bob@other.example"* ]] &&
+    ok "the SIP-side denial is in the audit log with its rule" ||
+    bad "audit line for the denial" "grep $AUDIT" "policy_denied by=sipd.00 rule=not_a_partner ..." \
+        "$(cat "$AUDIT" 2>/dev/null)"
 in_case "both addresses served here" 404 "$ALICE" sip:carol@example.net text/plain 70 "own domain"
 UAC_EXTRA=(-i 127.0.0.2)
 in_case "untrusted source 127.0.0.2" 403 "$ALICE" "$BOB" text/plain 70 untrusted

@@ -27,6 +27,9 @@
 #   unsubscribe, which is an in-dialog SUBSCRIBE Expires: 0 (SUB-07);
 #   an XMPP probe -> a fetch whose NOTIFY gives presence (PRS-11), a refused
 #   fetch -> unsubscribed and no presence (PRS-12).
+# Tightening a user's policy ends that user's live subscriptions both ways
+# (NOTIFY terminated;reason=rejected, SUBSCRIBE Expires: 0, unsubscribe and
+# unsubscribed to XMPP) and audits them.
 # "COND && ok ... || bad ...": ok always returns 0, so bad runs only when COND fails.
 # shellcheck disable=SC2015
 set -uo pipefail
@@ -62,12 +65,16 @@ l=$(fake_line 'op=SUBSCRIBE from="alice@example.net"')
 [[ $l == *'affinity="partner.example"'* && $l == *'expires=3600'* ]] &&
     ok "subscribe Deliver: affinity = remote domain, expires = granted (3600 for 86400 asked)" ||
     bad "subscribe Deliver fields" "grep fake.log" 'affinity="partner.example" expires=3600' "$l"
+# Before approving, the contact's server says no resource is online (as
+# Prosody does): the bare JID's unavailable.
+st_send --affinity "$AFF" presence bob@partner.example alice@example.net unavailable
 st_send --affinity "$AFF" sub SUBSCRIBED bob@partner.example alice@example.net
 [[ $OUT == status=200* ]] && ok "XMPP subscribed accepted by sipd" ||
     bad "XMPP subscribed" "xgw-xmppfake send sub SUBSCRIBED" "status=200" "$OUT"
 sleep 0.3
-# Ten changes within about a second: one NOTIFY, at least 5 s after the
-# previous one, with the last state (PRS-08).
+# Ten changes within about a second: the first at once (it completes the
+# initial state), the other nine in one NOTIFY at least 5 s later, with the
+# last state (PRS-08).
 allok=1
 for show in chat away xa chat away xa chat away xa dnd; do
     note="now $show"
@@ -80,7 +87,18 @@ done
     bad "XMPP presence" "xgw-xmppfake send presence" "status=200" "$OUT"
 wait "$W1" && ok "watcher life: 200/pending, active, PIDF open, refresh, Expires 0 -> timeout" ||
     bad "watcher life (uac_subscribe.xml)" "sipp" "exit 0" "exit $?: $(tail -n 3 "$T/w1.err" 2>/dev/null)"
-pidf=$(tr -d '\r' <"$T/w1.msg" | grep -a '<presence ' | head -n 1)
+first=$(tr -d '\r' <"$T/w1.msg" | grep -a '<presence ' | head -n 1)
+second=$(tr -d '\r' <"$T/w1.msg" | grep -a '<presence ' | sed -n 2p)
+pidf=$(tr -d '\r' <"$T/w1.msg" | grep -a '<presence ' | sed -n 3p)
+[[ $first == *'<tuple id="account"><status><basic>closed</basic>'* && $first != *'ID-'* ]] &&
+    ok "NOTIFY active after a bare-JID unavailable: one closed tuple for the account" ||
+    bad "approve NOTIFY with the contact offline" "w1.msg" 'tuple id="account" closed' "$first"
+[[ $second == *'<tuple id="ID-home"><status><basic>open</basic><show xmlns="jabber:client">chat</show>'* &&
+    $second != *'"account"'* ]] &&
+    ok "the first presence after the approval goes at once, replacing the account tuple" ||
+    bad "first presence NOTIFY" "w1.msg" "ID-home open chat only" "$second"
+[[ $pidf != *'id="ID-"'* ]] && ok "once a resource is online no bare-JID tuple remains (PRS-02, PRS-07)" ||
+    bad "bare-JID tuple dropped" "w1.msg" 'no tuple id="ID-"' "$pidf"
 [[ $pidf == *'entity="pres:bob@partner.example"'* && $pidf == *'<tuple id="ID-home">'* &&
     $pidf == *'<basic>open</basic>'* && $pidf == *'<show xmlns="jabber:client">dnd</show>'* &&
     $pidf == *'<note>on the phone</note>'* ]] &&
@@ -95,7 +113,7 @@ for line in open(sys.argv[1], errors="replace"):
         ts = datetime.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S.%f")
     elif line.startswith("NOTIFY sip:"):
         notifies.append(ts)
-print(int((notifies[2] - notifies[1]).total_seconds() * 1000) if len(notifies) > 2 else -1)
+print(int((notifies[3] - notifies[2]).total_seconds() * 1000) if len(notifies) > 3 else -1)
 PY
 )
 ((gap >= 4500)) && ok "presence NOTIFY came ${gap} ms after the previous one (PRS-08: 5 s)" ||
@@ -266,8 +284,43 @@ st_uas_wait h1
 [[ $(grep -ac '^SUBSCRIBE sip' "$T/h1.msg") == 2 ]] &&
     ok "one dialog for the pair: the repeat sent no SUBSCRIBE (SUB-14)" ||
     bad "one dialog per pair" "h1.msg" "2 SUBSCRIBEs (subscribe, unsubscribe)" "$(grep -ac '^SUBSCRIBE sip' "$T/h1.msg")"
+st_wait_log "$FAKE_LOG" 'op=UNSUBSCRIBED from="alice@example.net" to="romeo@partner.example"' 1 5 &&
+    ok "the XMPP user gets unsubscribed back (SUB-07)" ||
+    bad "SUB-07 unsubscribed" "grep fake.log" "UNSUBSCRIBED alice -> romeo" "$(grep romeo "$FAKE_LOG")"
 [[ $(rows romeo@partner.example alice@example.net) == 0 ]] && ok "unsubscribe forgets the record" ||
     bad "record forgotten" "sqlite3 $DB" "0 rows" "$(rows romeo@partner.example alice@example.net)"
+
+# Tightening the policy ends live subscriptions (DESIGN.md "Policy model"):
+# eve watches (pending) an XMPP contact, and an XMPP watcher holds a
+# subscription to eve; then eve's user policy turns federation off.
+st_scen t1 uac_subscribe_end.xml FROM sip:eve@example.net RURI sip:bob@partner.example \
+    REASON rejected
+st_run_uac t1 &
+T1=$!
+st_wait_log "$FAKE_LOG" 'op=SUBSCRIBE from="eve@example.net"' 1 10
+st_scen t2 uas_presence_hold.xml
+st_uas_run t2
+st_send --affinity "eve@example.net|tybalt@partner.example" sub SUBSCRIBE tybalt@partner.example \
+    eve@example.net
+st_wait_log "$FAKE_LOG" 'op=SUBSCRIBED from="eve@example.net" to="tybalt@partner.example"' 1 5
+check_ok "user policy nofed (federation off)" policy new nofed --scope user --federation off --xmpp off
+check_ok "grant nofed to eve" policy grant sip:eve@example.net nofed
+wait "$T1" && ok "eve's watcher dialog ends: NOTIFY terminated;reason=rejected" ||
+    bad "tightening ends the SIP watcher's subscription" "sipp uac_subscribe_end.xml" "exit 0" \
+        "$(tail -n 3 "$T/t1.err" 2>/dev/null)"
+st_uas_wait t2
+[[ $RC == 0 ]] && ok "the gateway ends its dialog towards eve (SUBSCRIBE Expires: 0)" ||
+    bad "tightening ends the gateway-held subscription" "sipp uas_presence_hold.xml" "exit 0" \
+        "exit $RC: $(tail -n 3 "$T/t2.err" 2>/dev/null)"
+st_wait_log "$FAKE_LOG" 'op=UNSUBSCRIBED from="eve@example.net" to="tybalt@partner.example"' 1 5 &&
+    st_wait_log "$FAKE_LOG" 'op=UNSUBSCRIBE from="eve@example.net" to="bob@partner.example"' 1 5 &&
+    ok "the XMPP side learns both subscriptions ended (unsubscribed, unsubscribe)" ||
+    bad "XMPP side told" "grep fake.log" "UNSUBSCRIBED eve->tybalt, UNSUBSCRIBE eve->bob" \
+        "$(grep 'eve@' "$FAKE_LOG")"
+st_wait_log "$T/data/audit.log" "by=sipd.00 rule=policy_federation_off" 1 3 &&
+    ok "the revocations are in the audit log" ||
+    bad "audit of revocations" "grep audit.log" "by=sipd.00 rule=policy_federation_off" \
+        "$(tail -n 3 "$T/data/audit.log" 2>/dev/null)"
 
 M=$(curl -s "http://127.0.0.1:$MPORT/metrics")
 [[ $M == *'xgw_sip_subscriptions{side="watcher",state="active"}'* &&

@@ -184,8 +184,9 @@ int sip_subs_subscribe(sip_stack_t *self, const char *watcher, const char *prese
  * XGW_ENOMEM. */
 int sip_subs_fetch(sip_stack_t *self, const char *watcher, const char *presentity);
 
-/* In-dialog SUBSCRIBE Expires: 0 (SUB-07); subscribe_done with cookie when
- * it is answered (at once with 200 when there is no subscription). */
+/* In-dialog SUBSCRIBE Expires: 0 (SUB-07), and presentity_op UNSUBSCRIBED
+ * for the XMPP watcher; subscribe_done with cookie (NULL: none wanted)
+ * when it is answered (at once with 200 when there is no subscription). */
 int sip_subs_unsubscribe(sip_stack_t *self, const char *watcher, const char *presentity,
                          void *cookie);
 
@@ -194,6 +195,14 @@ int sip_subs_unsubscribe(sip_stack_t *self, const char *watcher, const char *pre
  * rules are loaded, so the state they bring back can be decided on.
  * Does nothing the second time. */
 void sip_stack_restore(sip_stack_t *self);
+
+/* Calls fn for every live subscription: side 0, a SIP user's (sip_user)
+ * subscription to an XMPP contact (xmpp); side 1, the gateway's
+ * subscription to a SIP user (sip_user) for an XMPP watcher (xmpp). fn
+ * must not start or end subscriptions (copy, then act). */
+void sip_subs_each(sip_stack_t *self,
+                   void (*fn)(void *ud, int side, const char *sip_user, const char *xmpp),
+                   void *ud);
 
 /* Subscriptions held: watchers (SIP side subscribed to us) and
  * presentities (we subscribed to the SIP side). */

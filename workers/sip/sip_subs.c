@@ -19,7 +19,10 @@
  * and a probe to XMPP. Accept without application/pidf+xml -> 406.
  * Presence NOTIFYs are sent at most once per 5 s per dialog; changes in
  * between are coalesced and the last state wins (PRS-08). State changes
- * (active, terminated) go at once.
+ * (active, terminated) and the first presence after the approval go at
+ * once. A contact known to have no resource online is one closed tuple
+ * with id "account"; each resource is a tuple "ID-<resource>" (PRS-02),
+ * closed once it went offline, until the account does (PRS-07).
  *
  * XMPP watcher -> SIP presentity ("out", SUB-01..07): SUBSCRIBE with Event
  * presence, Accept application/pidf+xml, Expires subscribe_expires, From
@@ -38,6 +41,8 @@
  * deactivated/timeout/probation/giveup, make a new subscription (new
  * Call-ID and From tag) after a back-off of 2, 4, 8 ... 300 s (SUB-04); an
  * initial SUBSCRIBE that fails is given up and reported to the caller.
+ * A 2xx without any NOTIFY within Timer N (32 s) counts as a failure too
+ * (SUB-05).
  * The record of each one is kept in sip_store so a restarted sipd
  * subscribes again (paced, once the rule set is loaded).
  *
@@ -64,6 +69,7 @@
 
 #define S_RES_MAX 16
 #define S_BACKOFF_MAX_S 300
+#define S_TIMER_N_MS 32000 /* RFC 6665 Timer N: 64 * T1 */
 #define S_NOTIFY_MAX (16 * 1024)
 /* PRS-08 (RFC 3856 6.10): at most one presence NOTIFY per watcher dialog
  * this often; changes in between are coalesced and the last state wins. */
@@ -89,6 +95,8 @@ typedef struct {
     bool ending; /* NOTIFY terminated sent: free on its response */
     s_res_t res[S_RES_MAX];
     size_t n_res;
+    bool offline;             /* the contact is known to have no resource online */
+    bool presence_sent;       /* a NOTIFY with presence went out since approval */
     int64_t last_notify_ms;   /* monotonic; PRS-08 */
     su_timer_t *notify_timer; /* a coalesced presence NOTIFY is due */
 } s_in_t;
@@ -107,6 +115,8 @@ typedef struct {
     bool unsubscribing;
     int backoff_s;
     su_timer_t *retry;
+    su_timer_t *timer_n;     /* SUB-05: a NOTIFY must follow the 2xx in 32 s */
+    bool notified;           /* a NOTIFY came in this dialog */
     char *tuples[S_RES_MAX]; /* resources reported available */
     size_t n_tuples;
 } s_out_t;
@@ -223,8 +233,8 @@ s_in_free(sip_stack_t *self, s_in_t *s)
 static char *
 s_in_pidf(s_in_t *s)
 {
-    if (s->n_res == 0)
-        return NULL;
+    if (s->n_res == 0 && !s->offline)
+        return NULL; /* nothing known: no body (SUB-09) */
     char entity[XGW_SIP_URI_MAX + 1];
     if (xgw_addr_jid_to_sip(s->contact, XGW_ADDR_SCHEME_PRES, XGW_ADDR_BARE, entity, sizeof entity,
                             NULL) != 0)
@@ -255,9 +265,16 @@ s_in_pidf(s_in_t *s)
     }
     xgw_pidf_t p;
     memset(&p, 0, sizeof p);
+    if (s->n_res == 0) {
+        /* No resource online: one closed tuple for the account, with an id
+         * no resource can have (theirs all start with "ID-"), so it is
+         * never taken for an empty resource (PRS-02). */
+        tuples[0].id = "account";
+        tuples[0].basic = XGW_PIDF_BASIC_CLOSED;
+    }
     p.entity = entity;
     p.tuples = tuples;
-    p.n_tuples = s->n_res;
+    p.n_tuples = s->n_res ? s->n_res : 1;
     p.best = -1;
     xgw_xml_writer_t w;
     xgw_xml_writer_init(&w, S_NOTIFY_MAX);
@@ -301,7 +318,10 @@ static void
 s_in_notify_presence(s_in_t *s)
 {
     int64_t since = sip_now_ms() - s->last_notify_ms;
-    if (since >= S_NOTIFY_GAP_MS) {
+    /* The first presence after the approval completes the initial state
+     * (the approval's NOTIFY may have had none): it goes at once. */
+    if (since >= S_NOTIFY_GAP_MS || !s->presence_sent) {
+        s->presence_sent = true;
         s_in_notify_now(s);
         return;
     }
@@ -534,6 +554,29 @@ sip_subs_in_presence(sip_stack_t *self, const sip_presence_t *p)
         return XGW_ENOENT;
     const char *slash = strchr(p->from, '/');
     const char *resource = slash ? slash + 1 : NULL;
+    if (!p->available && !resource) {
+        /* From the bare JID: the whole account went offline, every tuple
+         * goes (PRS-07: each NOTIFY is the complete state). */
+        for (size_t i = 0; i < s->n_res; i++) {
+            free(s->res[i].resource);
+            free(s->res[i].status);
+        }
+        s->n_res = 0;
+        s->offline = true;
+        if (s->active)
+            s_in_notify_presence(s);
+        return 0;
+    }
+    s->offline = false;
+    if (resource) {
+        /* A resource is online: a bare-JID entry no longer describes it. */
+        for (size_t i = 0; i < s->n_res; i++)
+            if (!s->res[i].resource) {
+                free(s->res[i].status);
+                s->res[i] = s->res[--s->n_res];
+                break;
+            }
+    }
     s_res_t *r = NULL;
     for (size_t i = 0; i < s->n_res && !r; i++) {
         const char *have = s->res[i].resource;
@@ -604,6 +647,8 @@ s_out_free(sip_stack_t *self, s_out_t *o, bool forget)
     s_out_drop_handle(o);
     if (o->retry)
         su_timer_destroy(o->retry);
+    if (o->timer_n)
+        su_timer_destroy(o->timer_n);
     void *c1 = o->sub_cookie, *c2 = o->unsub_cookie;
     s_out_tuples_clear(o);
     free(o->key);
@@ -656,6 +701,9 @@ s_out_retry_later(sip_stack_t *self, s_out_t *o, int retry_after_s)
     s_out_drop_handle(o);
     s_out_tuples_clear(o);
     o->approved = false;
+    o->notified = false;
+    if (o->timer_n)
+        su_timer_reset(o->timer_n);
     o->backoff_s = o->backoff_s ? o->backoff_s * 2 : 2;
     if (o->backoff_s > S_BACKOFF_MAX_S)
         o->backoff_s = S_BACKOFF_MAX_S;
@@ -754,12 +802,15 @@ sip_subs_unsubscribe(sip_stack_t *self, const char *watcher, const char *present
     char *key = s_key(watcher, presentity);
     s_out_t *o = key ? xgw_strmap_get(self->subs->out, key) : NULL;
     free(key);
+    if (o && o->unsubscribing)
+        return XGW_EAGAIN;
+    /* SUB-07: the XMPP user is told unsubscribed (RFC 6121 3.3.3). */
+    self->hooks.presentity_op(self->hooks.ud, presentity, watcher, SIP_SUB_UNSUBSCRIBED);
     if (!o) {
-        self->hooks.subscribe_done(self->hooks.ud, cookie, 200, "OK");
+        if (cookie)
+            self->hooks.subscribe_done(self->hooks.ud, cookie, 200, "OK");
         return 0;
     }
-    if (o->unsubscribing)
-        return XGW_EAGAIN;
     if (self->subs->store)
         sip_store_delete(self->subs->store, o->watcher, o->presentity);
     if (!o->nh || !o->established) {
@@ -871,6 +922,20 @@ s_retry_after(const sip_t *sip)
     return v > 0 && v < 86400 ? (int)v : 0;
 }
 
+/* Timer N expired (SUB-05): the 2xx came but no NOTIFY; the subscription
+ * failed, a new one is tried after the back-off. The argument is the
+ * subscription (converted like s_in_notify_due's). */
+static void
+s_out_timer_n(sip_stack_t *self, su_timer_t *t, sip_stack_t *arg)
+{
+    (void)t;
+    s_out_t *o = (s_out_t *)(void *)arg;
+    if (o->notified || o->unsubscribing)
+        return;
+    xgw_info("sip_subscription_no_notify", "after_ms=%d", S_TIMER_N_MS);
+    s_out_retry_later(self, o, 0);
+}
+
 static void
 s_out_event(sip_stack_t *self, nua_event_t event, int status, const char *phrase, nua_handle_t *nh,
             s_out_t *o, const sip_t *sip, tagi_t tags[])
@@ -886,6 +951,12 @@ s_out_event(sip_stack_t *self, nua_event_t event, int status, const char *phrase
         if (status < 300) {
             o->established = true;
             o->backoff_s = 0;
+            if (!o->notified) {
+                if (!o->timer_n)
+                    o->timer_n = su_timer_create(su_root_task(self->root), S_TIMER_N_MS);
+                if (o->timer_n)
+                    su_timer_set(o->timer_n, s_out_timer_n, (sip_stack_t *)(void *)o);
+            }
             if (cookie)
                 self->hooks.subscribe_done(self->hooks.ud, cookie, status, phrase);
             return;
@@ -928,6 +999,9 @@ s_out_event(sip_stack_t *self, nua_event_t event, int status, const char *phrase
     }
     if (event == nua_i_notify) {
         sip_count(self, "in", "NOTIFY", 200);
+        o->notified = true;
+        if (o->timer_n)
+            su_timer_reset(o->timer_n);
         if (o->unsubscribing) {
             if (substate == nua_substate_terminated)
                 s_out_free(self, o, true);
@@ -1303,6 +1377,39 @@ sip_subs_fini(sip_stack_t *self)
     sip_store_close(&ss->store);
     free(ss);
     self->subs = NULL;
+}
+
+typedef struct {
+    void (*fn)(void *ud, int side, const char *sip_user, const char *xmpp);
+    void *ud;
+} s_each_t;
+
+static void
+s_each_cb(void *ud, const char *key, void *value)
+{
+    (void)key;
+    s_each_t *e = ud;
+    const sip_hctx_t *h = value;
+    if (h->kind == SIP_H_SUB_IN) {
+        const s_in_t *s = value;
+        if (!s->ending)
+            e->fn(e->ud, 0, s->watcher, s->contact);
+    } else {
+        const s_out_t *o = value;
+        if (!o->unsubscribing)
+            e->fn(e->ud, 1, o->presentity, o->watcher);
+    }
+}
+
+void
+sip_subs_each(sip_stack_t *self,
+              void (*fn)(void *ud, int side, const char *sip_user, const char *xmpp), void *ud)
+{
+    if (!self->subs)
+        return;
+    s_each_t e = {fn, ud};
+    xgw_strmap_each(self->subs->in, s_each_cb, &e);
+    xgw_strmap_each(self->subs->out, s_each_cb, &e);
 }
 
 size_t

@@ -25,6 +25,10 @@ void sipd_bridge_hooks(sipd_t *d, sip_hooks_t *hooks);
 /* The edge runtime's on_deliver: a Deliver from the XMPP side. */
 void sipd_bridge_on_deliver(void *ud, xgw_request_t **req_p, const Xgw__V1__Deliver *deliver);
 
+/* The edge runtime's on_rules_changed: every live subscription is decided
+ * again, and those the new rules forbid are ended on both sides. */
+void sipd_bridge_on_rules_changed(void *ud, const xgw_rules_t *rules);
+
 /* Registers the bridge's metrics (in-flight gauges). */
 void sipd_bridge_metrics(sipd_t *d);
 

@@ -20,6 +20,7 @@
 #include "sipd.h"
 
 #include "xgw_addr.h"
+#include "xgw_audit.h"
 #include "xgw_errmap.h"
 #include "xgw_error.h"
 #include "xgw_gwp.h"
@@ -95,6 +96,15 @@ s_in_sent(void *ud, void *cookie, uint16_t status, const Xgw__V1__DeliverResult 
     }
 }
 
+/* A denial that says "cannot decide now" rather than "no": the replica
+ * has no rule set yet, or policyd did not answer for the contact state. */
+static bool
+s_denial_temporary(const xgw_decision_t *dec)
+{
+    return dec->rule && (strcmp(dec->rule, "rules_not_loaded") == 0 ||
+                         strcmp(dec->rule, "contact_state_unavailable") == 0);
+}
+
 static void
 s_in_decided(void *ud, void *cookie, const xgw_decision_t *dec)
 {
@@ -102,10 +112,17 @@ s_in_decided(void *ud, void *cookie, const xgw_decision_t *dec)
     s_in_msg_t *m = cookie;
     if (!dec->allow) {
         /* Both addresses local (or both remote): not traffic for this
-         * gateway, so the target does not exist here (ROB-11). */
+         * gateway, so the target does not exist here (ROB-11). No rule set
+         * yet, or policyd could not answer: the refusal is temporary. */
         bool not_ours = dec->rule && strcmp(dec->rule, "not_gateway_traffic") == 0;
         xgw_info("sip_message_denied", "rule=%s to_domain=%s", dec->rule ? dec->rule : "?",
                  m->domain);
+        if (s_denial_temporary(dec)) {
+            s_in_answer(m, 503, "Policy Not Available", S_RETRY_AFTER_S);
+            return;
+        }
+        if (!not_ours)
+            xgw_audit_denial(dec, XGW_KIND_MESSAGE, d->daemon.instance_name);
         s_in_answer(m, not_ours ? 404 : 403, not_ours ? NULL : "Forbidden By Policy", 0);
         return;
     }
@@ -317,7 +334,14 @@ s_fwd_decided(void *ud, void *cookie, const xgw_decision_t *dec)
     if (!dec->allow) {
         xgw_info("sip_subscription_denied", "rule=%s to_domain=%s", dec->rule ? dec->rule : "?",
                  f->domain);
-        s_fwd_failed(f, "forbidden", "auth");
+        if (s_denial_temporary(dec)) {
+            /* ERR-09: a wait-type condition gives probation;retry-after. */
+            s_fwd_failed(f, "resource-constraint", "wait");
+        } else {
+            if (!dec->rule || strcmp(dec->rule, "not_gateway_traffic") != 0)
+                xgw_audit_denial(dec, f->kind, d->daemon.instance_name);
+            s_fwd_failed(f, "forbidden", "auth");
+        }
         s_fwd_free(f);
         return;
     }
@@ -365,6 +389,18 @@ s_fwd(sipd_t *d, s_fwd_t *f)
         xgw_addr_jid_domain(f->to, f->domain, sizeof f->domain, NULL) != 0) {
         s_fwd_failed(f, "jid-malformed", "modify");
         s_fwd_free(f);
+        return;
+    }
+    if (!f->is_presence && (f->op == XGW__V1__SUBSCRIPTION_OP__OP__UNSUBSCRIBE ||
+                            f->op == XGW__V1__SUBSCRIPTION_OP__OP__UNSUBSCRIBED)) {
+        /* The end of a subscription is always passed on, also when the
+         * policy now forbids the pair (that is often why it ends): it
+         * tells the other side nothing but that the subscription ended. */
+        xgw_decision_t allow;
+        memset(&allow, 0, sizeof allow);
+        allow.allow = true;
+        allow.rule = "subscription_end";
+        s_fwd_decided(d, f, &allow);
         return;
     }
     char from_addr[XGW_JID_MAX + 8], to_addr[XGW_JID_MAX + 8];
@@ -448,6 +484,102 @@ s_presentity_presence(void *ud, const sip_presence_t *p)
 }
 
 /* ------------------------------------------------------------------ */
+/* Rule-set changes: live subscriptions are decided again              */
+
+/* One live subscription to decide again. */
+typedef struct {
+    sipd_t *d;
+    int side; /* 0: SIP watcher -> XMPP contact; 1: XMPP watcher -> SIP user */
+    char sip_user[XGW_JID_MAX + 1];
+    char xmpp[XGW_JID_MAX + 1];
+} s_recheck_t;
+
+typedef struct {
+    s_recheck_t **items;
+    size_t n, cap;
+    sipd_t *d;
+} s_recheck_list_t;
+
+static void
+s_recheck_collect(void *ud, int side, const char *sip_user, const char *xmpp)
+{
+    s_recheck_list_t *l = ud;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        s_recheck_t **grown = realloc(l->items, cap * sizeof *grown);
+        if (!grown)
+            return;
+        l->items = grown;
+        l->cap = cap;
+    }
+    s_recheck_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return;
+    r->d = l->d;
+    r->side = side;
+    snprintf(r->sip_user, sizeof r->sip_user, "%s", sip_user);
+    snprintf(r->xmpp, sizeof r->xmpp, "%s", xmpp);
+    l->items[l->n++] = r;
+}
+
+static void
+s_recheck_decided(void *ud, void *cookie, const xgw_decision_t *dec)
+{
+    sipd_t *d = ud;
+    s_recheck_t *r = cookie;
+    if (dec->allow || s_denial_temporary(dec)) {
+        free(r);
+        return;
+    }
+    xgw_info("sip_subscription_revoked", "rule=%s side=%s", dec->rule ? dec->rule : "?",
+             r->side == 0 ? "watcher" : "presentity");
+    xgw_audit_denial(dec, XGW_KIND_SUBSCRIBE, d->daemon.instance_name);
+    if (r->side == 0) {
+        /* The SIP watcher's dialog ends; the XMPP contact learns that the
+         * subscription ended (an unsubscribe), nothing more. */
+        if (sip_subs_in_end(d->sip, r->sip_user, r->xmpp, "rejected", 0) == 0) {
+            s_fwd_t *f = s_fwd_new(d, r->sip_user, r->xmpp);
+            if (f) {
+                f->kind = XGW_KIND_SUBSCRIBE;
+                f->op = XGW__V1__SUBSCRIPTION_OP__OP__UNSUBSCRIBE;
+                s_fwd(d, f);
+            }
+        }
+    } else {
+        /* SUBSCRIBE Expires: 0 in the gateway's dialog, unsubscribed to
+         * the XMPP watcher (sip_subs_unsubscribe does both). */
+        (void)sip_subs_unsubscribe(d->sip, r->xmpp, r->sip_user, NULL);
+    }
+    free(r);
+}
+
+void
+sipd_bridge_on_rules_changed(void *ud, const xgw_rules_t *rules)
+{
+    sipd_t *d = ud;
+    (void)rules;
+    if (!d->sip)
+        return;
+    s_recheck_list_t l = {.d = d};
+    sip_subs_each(d->sip, s_recheck_collect, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        s_recheck_t *r = l.items[i];
+        char sip_addr[XGW_JID_MAX + 8], xmpp_addr[XGW_JID_MAX + 8];
+        snprintf(sip_addr, sizeof sip_addr, "sip:%s", r->sip_user);
+        snprintf(xmpp_addr, sizeof xmpp_addr, "xmpp:%s", r->xmpp);
+        /* The question asked when each one began: SUBSCRIBE, from the
+         * watcher to the one watched. */
+        int rc = r->side == 0 ? xgw_edge_rt_decide(d->rt, sip_addr, xmpp_addr, XGW_KIND_SUBSCRIBE,
+                                                   s_recheck_decided, d, r)
+                              : xgw_edge_rt_decide(d->rt, xmpp_addr, sip_addr, XGW_KIND_SUBSCRIBE,
+                                                   s_recheck_decided, d, r);
+        if (rc != 0)
+            free(r);
+    }
+    free(l.items);
+}
+
+/* ------------------------------------------------------------------ */
 /* Subscriptions and presence, XMPP to SIP                             */
 
 static void
@@ -455,6 +587,8 @@ s_subscribe_done(void *ud, void *cookie, int status, const char *phrase)
 {
     sipd_t *d = ud;
     xgw_request_t *req = cookie;
+    if (!req)
+        return; /* an unsubscribe of our own (a rule-set change) */
     d->in_flight_out--;
     xgw_series_set(s_m_in_flight_out, (double)d->in_flight_out);
     if (status >= 200 && status < 300) {

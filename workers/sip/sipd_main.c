@@ -108,6 +108,7 @@ s_run(sipd_t *d)
         .credit = s->credit,
         .metrics_port = s->metrics_port,
         .on_deliver = sipd_bridge_on_deliver,
+        .on_rules_changed = sipd_bridge_on_rules_changed,
         .ud = d,
     };
     d->rt = xgw_edge_rt_new(&def, &d->daemon);

@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ s_dir(const xconn_t *c)
 }
 
 static void s_kill(xconn_t *c, const char *reason);
+static void s_on_resume(xsrc_t *src);
 
 /* ------------------------------------------------------------------ */
 /* XML reader callbacks                                                */
@@ -175,6 +177,8 @@ xconn_new(xmppd_t *x, xconn_dir_t dir, int fd)
     c->last_read = now;
     c->last_write = now;
     c->auth = "none";
+    c->src.x = x;
+    c->src.on_resume = s_on_resume;
     c->next = x->conns;
     if (x->conns)
         x->conns->prev = c;
@@ -265,6 +269,8 @@ xconn_mark_authenticated(xconn_t *c, const char *auth)
 {
     if (!c->authenticated) {
         c->authenticated = true;
+        /* From now on its stanzas are handed over and count. */
+        c->src.gated = c->dir == XCONN_IN;
         c->establish_deadline = 0;
         s_ip_release(c);
         xconn_set_auth(c, auth);
@@ -309,6 +315,7 @@ s_kill(xconn_t *c, const char *reason)
     xmet_stream(x, s_dir(c), c->auth, -1);
     s_partner_release(c);
     s_ip_release(c);
+    xsrc_gone(&c->src);
     xgw_info("stream_closed",
              "conn=%llu dir=%s local=%s remote=%s auth=%s reason=%s bytes_in=%llu "
              "bytes_out=%llu stanzas_in=%llu stanzas_out=%llu",
@@ -336,6 +343,7 @@ s_free(xconn_t *c)
         close(c->fd);
     xgw_xml_stream_destroy(&c->xml);
     free(c->wbuf);
+    free(c->pend);
     free(c);
 }
 
@@ -385,7 +393,7 @@ xconn_update_events(xconn_t *c)
         break;
     case XT_PLAIN:
     case XT_TLS:
-        if (!c->read_paused && !c->tls_after_flush)
+        if (!c->src.paused && !c->tls_after_flush)
             ev |= EPOLLIN;
         if (c->woff < c->wlen || c->want_write_for_read)
             ev |= EPOLLOUT;
@@ -678,23 +686,142 @@ s_eof(xconn_t *c)
     s_kill(c, "peer-disconnected");
 }
 
+/* ------------------------------------------------------------------ */
+/* Back-pressure                                                       */
+
+/* The stream may be read again: its kept input and what TLS decrypted
+ * already are read next turn (this may run inside another stream's
+ * callbacks). */
+static void
+s_on_resume(xsrc_t *src)
+{
+    xconn_t *c = (xconn_t *)((char *)src - offsetof(xconn_t, src));
+    if (c->dead)
+        return;
+    /* The time spent paused was ours, not the peer's silence. */
+    c->last_read = xmppd_now();
+    xgw_debug("stream_resumed", "conn=%llu remote=%s held=%zu", (unsigned long long)c->id,
+              c->remote, c->src.held);
+    xconn_update_events(c);
+    s_want_more(c);
+}
+
+static void
+s_pause(xconn_t *c)
+{
+    if (c->src.paused || c->dead)
+        return;
+    xsrc_pause(&c->src);
+    xgw_debug("stream_paused", "conn=%llu remote=%s held=%zu held_bytes=%zu",
+              (unsigned long long)c->id, c->remote, c->src.held, c->src.held_bytes);
+    xconn_update_events(c);
+}
+
+/* Feeds input to the XML reader until it is consumed or the stream must
+ * pause. Returns how many bytes were used (all of them when the stream
+ * died or the rest was dropped on purpose). */
+static size_t
+s_feed(xconn_t *c, const char *data, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        if (c->dead)
+            return len;
+        if (c->stream == XS_CLOSING && !c->close_graceful)
+            return len; /* after a stream error the peer's last bytes are not read */
+        size_t n = xsrc_feed_len(&c->src, data + off, len - off);
+        if (n == 0) {
+            s_pause(c);
+            return off;
+        }
+        c->in_feed = true;
+        int rc = xgw_xml_stream_feed(c->xml, data + off, n);
+        c->in_feed = false;
+        off += n;
+        if (c->dead)
+            return len;
+        if (rc < 0) {
+            xconn_parser_error(c);
+            return len;
+        }
+        if (rc == 1 || c->restart_pending) {
+            /* Whatever followed the element that ended this phase (STARTTLS,
+             * SASL success) was read in the old state and is dropped
+             * (RFC 6120 5.4.3.3, 6.4.6). */
+            if (c->restart_pending) {
+                c->restart_pending = false;
+                if (xgw_xml_stream_reset(c->xml) != 0)
+                    xconn_abort(c, "out-of-memory");
+            }
+            return len;
+        }
+    }
+    if (!c->dead && xsrc_full(&c->src))
+        s_pause(c); /* stop before the next read, not after it */
+    return off;
+}
+
+/* Keeps data[used..len) for when the stream is resumed. */
+static void
+s_keep(xconn_t *c, const char *data, size_t len)
+{
+    if (c->pend_off > 0 && c->pend_off < c->pend_len) {
+        memmove(c->pend, c->pend + c->pend_off, c->pend_len - c->pend_off);
+        c->pend_len -= c->pend_off;
+        c->pend_off = 0;
+    } else if (c->pend_off >= c->pend_len) {
+        c->pend_len = c->pend_off = 0;
+    }
+    char *p = realloc(c->pend, c->pend_len + len);
+    if (!p) {
+        xconn_abort(c, "out-of-memory");
+        return;
+    }
+    memcpy(p + c->pend_len, data, len);
+    c->pend = p;
+    c->pend_len += len;
+}
+
+/* Feeds the input kept from an earlier read. Returns true when all of it
+ * is consumed. */
+static bool
+s_feed_kept(xconn_t *c)
+{
+    if (!c->pend)
+        return true;
+    size_t used = s_feed(c, c->pend + c->pend_off, c->pend_len - c->pend_off);
+    if (c->dead)
+        return false;
+    c->pend_off += used;
+    if (c->pend_off < c->pend_len)
+        return false;
+    free(c->pend);
+    c->pend = NULL;
+    c->pend_len = c->pend_off = 0;
+    return true;
+}
+
 static void
 s_read(xconn_t *c)
 {
     xmppd_t *x = c->x;
-    char buf[XMPPD_READ_CHUNK];
+    char *buf = x->rbuf;
+    if (c->src.paused || c->dead)
+        return;
+    if (!s_feed_kept(c))
+        return;
     for (int i = 0; i < S_READS_PER_TURN; i++) {
         if (c->dead || c->tls_after_flush)
             return;
         if (c->transport != XT_PLAIN && c->transport != XT_TLS)
             return;
-        if (c->read_paused)
+        if (c->src.paused)
             return;
         ssize_t n;
         if (c->transport == XT_TLS) {
             ERR_clear_error();
             c->want_write_for_read = false;
-            int r = SSL_read(c->ssl, buf, (int)sizeof buf);
+            int r = SSL_read(c->ssl, buf, (int)sizeof x->rbuf);
             if (r <= 0) {
                 int e = SSL_get_error(c->ssl, r);
                 if (e == SSL_ERROR_WANT_READ) {
@@ -719,7 +846,7 @@ s_read(xconn_t *c)
             }
             n = r;
         } else {
-            n = recv(c->fd, buf, sizeof buf, 0);
+            n = recv(c->fd, buf, sizeof x->rbuf, 0);
             if (n < 0) {
                 if (errno == EINTR)
                     continue;
@@ -736,28 +863,12 @@ s_read(xconn_t *c)
         c->bytes_in += (uint64_t)n;
         xgw_series_add(x->m.bytes_in, (uint64_t)n);
         c->last_read = xmppd_now();
-        if (c->stream == XS_CLOSING && !c->close_graceful)
-            continue; /* after a stream error the peer's last bytes are not read */
-        c->in_feed = true;
-        int rc = xgw_xml_stream_feed(c->xml, buf, (size_t)n);
-        c->in_feed = false;
+        size_t used = s_feed(c, buf, (size_t)n);
         if (c->dead)
             return;
-        if (rc < 0) {
-            xconn_parser_error(c);
-            return;
-        }
-        if (rc == 1 || c->restart_pending) {
-            /* Whatever followed the element that ended this phase (STARTTLS,
-             * SASL success) was read in the old state and is dropped
-             * (RFC 6120 5.4.3.3, 6.4.6). */
-            if (c->restart_pending) {
-                c->restart_pending = false;
-                if (xgw_xml_stream_reset(c->xml) != 0) {
-                    xconn_abort(c, "out-of-memory");
-                    return;
-                }
-            }
+        if (used < (size_t)n) {
+            s_keep(c, buf + used, (size_t)n - used);
+            return; /* paused: the rest waits in pend */
         }
     }
     /* More may be buffered (a busy socket or TLS records): come back after
@@ -837,23 +948,6 @@ xconn_event(xconn_t *c, uint32_t events)
     }
     if (!c->dead && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
         s_read(c);
-}
-
-void
-xconn_pause_inbound(xmppd_t *x, bool pause)
-{
-    if (x->paused == pause)
-        return;
-    x->paused = pause;
-    xgw_info(pause ? "inbound_paused" : "inbound_resumed", "streams=%zu", x->n_in);
-    for (xconn_t *c = x->conns; c; c = c->next) {
-        if (c->dir != XCONN_IN)
-            continue;
-        c->read_paused = pause;
-        xconn_update_events(c);
-        if (!pause)
-            s_want_more(c); /* TLS may hold decrypted bytes the socket no longer signals */
-    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -1018,7 +1112,7 @@ s_timers_one(xconn_t *c, int64_t now)
     const xgw_gateway_t *g = xmppd_gateway(x);
     int64_t idle_ms = (int64_t)(g ? g->stream_inactivity_timeout_s : 600) * 1000;
     if (c->stream == XS_OPEN && c->authenticated) {
-        if (c->dir == XCONN_IN && now - c->last_read >= idle_ms) {
+        if (c->dir == XCONN_IN && !c->src.paused && now - c->last_read >= idle_ms) {
             /* A silent peer (not even whitespace) is a broken stream
              * (S2S-18). */
             xconn_stream_error(c, "connection-timeout", NULL);

@@ -630,7 +630,7 @@ s_stanza(xconn_t *c, const xgw_xml_node_t *el)
     xmet_stanza(x, "in", kind);
     switch (in.action) {
     case XGW_STANZA_DELIVER:
-        xdel_inbound(x, &in);
+        xdel_inbound(x, &c->src, &in);
         break;
     case XGW_STANZA_ANSWER:
     case XGW_STANZA_BOUNCE: {

@@ -51,6 +51,35 @@ xmet_init(xmppd_t *x)
                                      "reason");
     m->deliver = xgw_metrics_counter("xgw_xmpp_deliveries_total",
                                      "Deliver requests from the SIP side, by outcome.", "result");
+    m->held = xgw_family_series(
+        xgw_metrics_gauge("xgw_xmpp_inbound_held",
+                          "Stanzas read from XMPP and not yet handed to the SIP side.", NULL));
+    m->held_bytes = xgw_family_series(xgw_metrics_gauge(
+        "xgw_xmpp_inbound_held_bytes", "Packed size of the stanzas held (inbound_held).", NULL));
+    m->held_peak = xgw_family_series(
+        xgw_metrics_gauge("xgw_xmpp_inbound_held_peak",
+                          "Most stanzas held at once since the process started.", NULL));
+    m->stream_held_peak = xgw_family_series(
+        xgw_metrics_gauge("xgw_xmpp_stream_held_peak",
+                          "Most stanzas one stream held at once since the process started "
+                          "(bounded by the per-stream back-pressure limit).",
+                          NULL));
+    m->paused = xgw_family_series(xgw_metrics_gauge(
+        "xgw_xmpp_streams_paused",
+        "Inbound streams (or the component link) not being read: back-pressure.", NULL));
+    m->pauses = xgw_family_series(
+        xgw_metrics_counter("xgw_xmpp_stream_pauses_total",
+                            "Times an inbound stream (or the component link) stopped being read "
+                            "because its stanzas waited for the SIP side.",
+                            NULL));
+}
+
+void
+xmet_held(xmppd_t *x)
+{
+    xgw_series_set(x->m.held, (double)xdel_held(x));
+    xgw_series_set(x->m.held_bytes, (double)xdel_held_bytes(x));
+    xgw_series_set(x->m.paused, (double)x->n_paused);
 }
 
 void

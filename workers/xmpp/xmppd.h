@@ -48,6 +48,20 @@
 #define XMPPD_SASL_MAX_FAILURES 2
 #define XMPPD_READ_CHUNK 16384
 
+/* Back-pressure on inbound streams (README "Back-pressure"): stanzas read
+ * from a stream and not yet handed to the SIP side are held, at most this
+ * many (or bytes) per stream; a stream at its bound is not read (EPOLLIN
+ * off, the unread input stays in its buffer) until half of them are gone.
+ * The process-wide bounds pause every stream that holds stanzas. */
+#define XMPPD_HELD_MAX 64
+#define XMPPD_HELD_BYTES_MAX ((size_t)512 * 1024)
+#define XMPPD_HELD_ALL_MAX 16384
+#define XMPPD_HELD_ALL_BYTES_MAX ((size_t)64 * 1024 * 1024)
+/* Fewest bytes a stanza that is held can take on the wire
+ * ("<presence to='a@b' from='c'/>" is 29): how far the reader may run
+ * ahead when a stream has room for few more stanzas. */
+#define XMPPD_STANZA_MIN_BYTES 24
+
 /* What an epoll registration points at: every watched object starts with
  * one of these. */
 typedef enum {
@@ -68,6 +82,21 @@ typedef struct {
 
 typedef struct xmppd xmppd_t;
 typedef struct xconn xconn_t;
+typedef struct xsrc xsrc_t;
+
+/* Where inbound stanzas come from (an s2s stream, the component link), for
+ * back-pressure: the stanzas it holds, and whether it is read. */
+struct xsrc {
+    xmppd_t *x;
+    size_t held;       /* stanzas waiting for the SIP side (xmpp_deliver.c) */
+    size_t held_bytes; /* their packed sizes */
+    size_t held_peak;
+    bool gated;  /* its stanzas count (an authenticated inbound stream, the link) */
+    bool paused; /* not read until its held stanzas go */
+    /* It may be read again (called from anywhere, also from inside its own
+     * reader callbacks: it only schedules the read). */
+    void (*on_resume)(xsrc_t *src);
+};
 typedef struct xroute xroute_t;
 typedef struct xqitem xqitem_t;
 
@@ -144,7 +173,6 @@ struct xconn {
     bool tls_server;          /* SSL_accept side */
     bool tls_after_flush;     /* inbound STARTTLS: handshake once <proceed/> is out */
     bool close_after_flush;   /* close TCP once the buffer is out */
-    bool read_paused;         /* back-pressure: EPOLLIN removed */
     bool want_write_for_read; /* SSL_read needs the socket writable */
     int64_t tls_deadline;     /* mono ms */
     char peer_ip[XGW_DNS_IP_MAX];
@@ -154,6 +182,11 @@ struct xconn {
     uint64_t out_queued;  /* bytes ever appended */
     uint64_t out_flushed; /* bytes ever written to the socket */
     uint64_t bytes_in;
+    /* Input read but not fed to the XML reader because the stream was
+     * paused in the middle of a read (heap, only while it holds bytes). */
+    char *pend;
+    size_t pend_len, pend_off;
+    xsrc_t src; /* back-pressure; src.paused: EPOLLIN removed */
 
     /* Timers (mono ms; 0 = off). */
     int64_t created;
@@ -254,6 +287,8 @@ typedef struct {
     xgw_family_t *refused;       /* counter {reason} */
     xgw_family_t *deliver;       /* counter {result} */
     xgw_series_t *bytes_in, *bytes_out;
+    xgw_series_t *held, *held_bytes, *held_peak, *stream_held_peak;
+    xgw_series_t *paused, *pauses;
 } xmppd_metrics_t;
 
 struct xmppd {
@@ -284,7 +319,10 @@ struct xmppd {
     xconn_t *dead;  /* to free at the end of the turn */
     xconn_t **more; /* connections with input left (TLS buffers, unpaused) */
     size_t n_more, cap_more;
-    bool paused; /* inbound reading is paused for back-pressure */
+    char rbuf[XMPPD_READ_CHUNK]; /* every connection reads into it */
+    size_t n_paused;             /* inbound streams not read (back-pressure) */
+    xsrc_t *link_src;            /* component mode: the link's source */
+    bool held_over;              /* the process-wide held bound was reached */
 
     xgw_strmap_t *routes;      /* "local|remote" -> xroute_t* */
     struct xdel *del;          /* xmpp_deliver.c state */
@@ -312,6 +350,10 @@ const xgw_gateway_t *xmppd_gateway(xmppd_t *x);
 const xgw_dialback_ring_t *xmppd_ring(xmppd_t *x);
 X509_STORE *xmppd_trust(xmppd_t *x);
 void xmppd_random_id(char out[XMPPD_ID_LEN + 1]);
+/* Queues a stanza the edge makes itself (bounces, answers) from local to
+ * remote: on the s2s route, or on the component link in component mode.
+ * xml is copied. */
+void xmppd_send_raw(xmppd_t *x, const char *local, const char *remote, const char *xml, size_t len);
 /* Extracts the domain of a JID ("a@b/c" -> "b"), lower-cased, into out
  * (XGW_DOMAIN_MAX+1). Returns 0 or XGW_EINVAL when empty or too long. */
 int xmppd_jid_domain(const char *jid, char *out, size_t outlen);
@@ -360,8 +402,6 @@ void xconn_update_events(xconn_t *c);
 void xconn_timers(xmppd_t *x, int64_t now);
 /* Frees the dead connections (end of a loop turn). */
 void xmppd_reap(xmppd_t *x);
-/* Pauses / resumes reading of inbound streams (back-pressure). */
-void xconn_pause_inbound(xmppd_t *x, bool pause);
 xconn_t *xconn_find(xmppd_t *x, uint64_t id);
 /* Writes the stream header (ours), with a fresh id for inbound. */
 void xconn_send_header(xconn_t *c, const char *from, const char *to, bool with_version);
@@ -449,9 +489,32 @@ void xdb_on_verify_answer(xconn_t *c, const xgw_xml_node_t *el);
 /* ---- xmpp_deliver.c (inbound stanzas to the SIP side) ---- */
 int xdel_init(xmppd_t *x);
 void xdel_fini(xmppd_t *x);
-/* A stanza xgw_stanza_inbound said to deliver: policy, then the hand-off,
- * one at a time per conversation (bare from, bare to). */
-void xdel_inbound(xmppd_t *x, const xgw_stanza_in_t *in);
+/* A stanza xgw_stanza_inbound said to deliver, read from src (NULL: not
+ * from a source that can be paused): policy, then the hand-off, one at a
+ * time per conversation (bare from, bare to). It is held (counted on src)
+ * until it is handed over; it is never bounced because the SIP side is
+ * slow. */
+void xdel_inbound(xmppd_t *x, xsrc_t *src, const xgw_stanza_in_t *in);
+/* Hands over what waited for room at the broker client (call after the
+ * runtime processed answers). */
+void xdel_pump(xmppd_t *x);
+
+/* Back-pressure on a source (xmpp_deliver.c). Before feeding input to the
+ * reader: how many of len bytes at data to feed now, cut so that they
+ * cannot complete more stanzas than src may still hold (all of len for a
+ * source that is not gated); 0 means stop reading: call xsrc_pause and
+ * keep the input. */
+size_t xsrc_feed_len(const xsrc_t *src, const char *data, size_t len);
+/* True when src has reached its bound (read no more before its stanzas
+ * go). */
+bool xsrc_full(const xsrc_t *src);
+void xsrc_pause(xsrc_t *src);
+/* src goes away: a paused count is dropped, its held stanzas stay queued
+ * and are no longer counted on it. */
+void xsrc_gone(xsrc_t *src);
+/* Stanzas held (not handed over yet) in the whole process, and bytes. */
+size_t xdel_held(const xmppd_t *x);
+size_t xdel_held_bytes(const xmppd_t *x);
 /* Nothing waits for a decision or the SIP side. */
 bool xdel_idle(const xmppd_t *x);
 
@@ -466,6 +529,9 @@ void xmet_dns(xmppd_t *x, const char *result);
 void xmet_dialback(xmppd_t *x, const char *role, const char *result);
 void xmet_refused(xmppd_t *x, const char *reason);
 void xmet_deliver(xmppd_t *x, const char *result);
+/* Back-pressure gauges: held stanzas/bytes (and their peaks), streams
+ * paused. */
+void xmet_held(xmppd_t *x);
 xgw_series_t *xmet_queue_series(xmppd_t *x, uint32_t partner_id);
 
 #endif

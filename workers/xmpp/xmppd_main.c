@@ -153,6 +153,12 @@ xmppd_random_id(char out[XMPPD_ID_LEN + 1])
     out[XMPPD_ID_LEN] = '\0';
 }
 
+void
+xmppd_send_raw(xmppd_t *x, const char *local, const char *remote, const char *xml, size_t len)
+{
+    xroute_send_raw(x, local, remote, xml, len);
+}
+
 int
 xmppd_jid_domain(const char *jid, char *out, size_t outlen)
 {
@@ -470,6 +476,7 @@ s_run(xmppd_t *x)
             }
         }
         int64_t wait = xgw_edge_rt_tick(x->rt);
+        xdel_pump(x); /* the tick collects answers too */
         int64_t w = xgw_cert_client_tick(x->certs);
         if (w >= 0 && w < wait)
             wait = w;
@@ -503,10 +510,10 @@ s_run(xmppd_t *x)
             }
         }
         xgw_edge_rt_process(x->rt);
+        xdel_pump(x);
         if (xgw_cert_client_process(x->certs) == 1)
             s_tls_apply(x);
         xgw_dns_tick(x->dns);
-        xconn_pause_inbound(x, xgw_edge_rt_congested(x->rt));
         now = xmppd_now();
         if (now >= next_timers) {
             xconn_timers(x, now);

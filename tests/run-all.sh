@@ -23,4 +23,4 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 (cd build-asan && ctest --output-on-failure)
 
 echo "== fuzz: libFuzzer targets, a short run each (build-fuzz/) =="
-XGW_FUZZ_SECONDS="${XGW_FUZZ_SECONDS:-20}" bash fuzz/run.sh
+XGW_FUZZ_SECONDS="${XGW_FUZZ_SECONDS:-10}" bash fuzz/run.sh

@@ -7,6 +7,8 @@
  * The loader, the dumper and xgw_config_apply_reloadable only walk the table.
  */
 #include "xgw_config.h"
+#include "xgw_cidr.h"
+#include "xgw_dns.h"
 #include "xgw_error.h"
 
 #include <errno.h>
@@ -41,6 +43,10 @@ struct cfg_key {
     bool reloadable;            /* SIGHUP copies it into the live settings */
     const char *const *choices; /* ENUM: NULL-terminated list */
     const char *help;
+    /* STRING: a deeper check of the value (a list's syntax), so that -t
+     * refuses what the process would refuse at start. 0 or XGW_EINVAL with
+     * the reason in why. */
+    int (*check)(const char *value, char *why, size_t whylen);
 };
 
 /* Field helpers. The _Generic term is compile-time only: it fails to compile
@@ -62,6 +68,12 @@ struct cfg_key {
 #define S_STRING(sec, key, def, minlen, rl, help)                                                  \
     S_ROW(sec, key, CFG_STRING, S_OFF_CHARS(sec, key), sizeof S_FIELD(sec, key), def, minlen,      \
           (int64_t)sizeof S_FIELD(sec, key) - 1, rl, NULL, help)
+#define S_STRING_CHECKED(sec, key, dv, minlen, rl, chk, hp)                                        \
+    {                                                                                              \
+        .section = #sec, .name = #key, .type = CFG_STRING, .offset = S_OFF_CHARS(sec, key),        \
+        .size = sizeof S_FIELD(sec, key), .def = dv, .min = minlen,                                \
+        .max = (int64_t)sizeof S_FIELD(sec, key) - 1, .reloadable = rl, .help = hp, .check = chk   \
+    }
 #define S_ENUM(sec, key, choices, def, rl, help)                                                   \
     S_ROW(sec, key, CFG_ENUM, S_OFF_CHARS(sec, key), sizeof S_FIELD(sec, key), def, 1,             \
           (int64_t)sizeof S_FIELD(sec, key) - 1, rl, choices, help)
@@ -85,6 +97,22 @@ struct cfg_key {
 
 #define S_RELOAD true
 #define S_RESTART false
+
+static int
+s_check_cidr_list(const char *value, char *why, size_t whylen)
+{
+    xgw_cidr_set_t set;
+    return xgw_cidr_parse(value, &set, why, whylen) == 0 ? 0 : XGW_EINVAL;
+}
+
+static int
+s_check_dns_servers(const char *value, char *why, size_t whylen)
+{
+    xgw_dns_opts_t o;
+    memset(&o, 0, sizeof o);
+    o.servers = value;
+    return xgw_dns_opts_check(&o, why, whylen) == 0 ? 0 : XGW_EINVAL;
+}
 
 static const char *const s_sections[] = {
     "common", "broker", "xmppd", "sipd", "policyd", "certd", "xgwctl", NULL,
@@ -163,9 +191,10 @@ static const struct cfg_key s_keys[] = {
              "SO_REUSEPORT); empty disables inbound streams"),
     S_STRING(xmppd, direct_tls_listen, "", 0, S_RESTART,
              "HOST:PORT of the direct-TLS (XEP-0368) s2s listener; empty disables it"),
-    S_STRING(xmppd, dns_servers, "", 0, S_RESTART,
-             "DNS servers for SRV and address lookups, IP[:PORT] comma-separated ([v6]:port), "
-             "at most 8; empty means the system's resolv.conf"),
+    S_STRING_CHECKED(
+        xmppd, dns_servers, "", 0, S_RESTART, s_check_dns_servers,
+        "DNS servers for SRV and address lookups, IP[:PORT] comma-separated ([v6]:port), "
+        "at most 8; empty means the system's resolv.conf"),
     S_DURATION(xmppd, dns_timeout, "5s", S_MS(100), S_MIN(1), S_RESTART,
                "how long one DNS lookup may take before the domain counts as unreachable"),
     S_DURATION(xmppd, tls_handshake_timeout, "10s", S_MS(100), S_MIN(5), S_RESTART,
@@ -197,9 +226,10 @@ static const struct cfg_key s_keys[] = {
     S_STRING(sipd, outbound_proxy, "", 0, S_RESTART,
              "the SIP next hop every request from the gateway goes to (SIP URI with its "
              "transport, e.g. sip:10.0.0.2:5060;transport=tcp); empty sends by Request-URI"),
-    S_STRING(sipd, trusted_peers, "127.0.0.1", 0, S_RESTART,
-             "addresses or networks (CIDR) whose SIP requests are accepted, comma-separated; "
-             "anything else gets 403"),
+    S_STRING_CHECKED(
+        sipd, trusted_peers, "127.0.0.1", 0, S_RESTART, s_check_cidr_list,
+        "addresses or networks (CIDR) whose SIP requests are accepted, comma-separated; "
+        "anything else gets 403"),
     S_STRING(sipd, trusted_tls_hosts, "", 0, S_RESTART,
              "host names that a TLS peer's certificate may carry to be trusted, comma-separated"),
     S_SIZE(sipd, max_message_body, "64KiB", S_KIB(1), S_MIB(1), S_RESTART,
@@ -419,6 +449,8 @@ s_parse_string(const struct cfg_key *k, const char *v, char *field, char *why, s
             return XGW_EINVAL;
         }
     }
+    if (k->check && len > 0 && k->check(v, why, whylen) != 0)
+        return XGW_EINVAL;
     memset(field, 0, k->size);
     memcpy(field, v, len);
     return 0;

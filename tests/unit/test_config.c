@@ -334,6 +334,14 @@ test_int_values(void **state)
                          "65536 is above the maximum 65535");
     s_expect_value_error("common", "heartbeat_liveness", "1", XGW_ERANGE,
                          "1 is below the minimum 2");
+    /* Lists with a syntax of their own are checked as the process would. */
+    s_expect_value_error("sipd", "trusted_peers", "10.0.0.300", XGW_EINVAL,
+                         "not an IPv4 or IPv6 address: \"10.0.0.300\"");
+    s_expect_value_error("xmppd", "dns_servers", "dns.example", XGW_EINVAL,
+                         "dns servers: a server must be an IP address, not a name: dns.example");
+    xgw_settings_t ok;
+    s_load_value(&ok, "sipd", "trusted_peers", "127.0.0.0/8, ::1");
+    s_load_value(&ok, "xmppd", "dns_servers", "127.0.0.53:5353,[::1]:53");
     s_expect_value_error("broker", "queue_max", "99999999999999999999", XGW_ERANGE,
                          "99999999999999999999 is out of range");
 }

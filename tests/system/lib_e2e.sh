@@ -16,13 +16,17 @@
 #   e2e_partner DOMAIN [MODE] [opts]   partner (default MODE dialback,
 #                                  type federated) + wait until both edges have it
 #   e2e_wait_edges [SECS]          both edges decide with policyd's version
+#   e2e_ctl DESC ARGS...           an xgwctl change that must work, in force on both edges
+#   e2e_config                     rewrite $CONF (after E2E_SIPD_* / XT_XMPPD_EXTRA)
 #   e2e_prosody_start [NAME DOMAIN IP]   Prosody (dialback mode), users
 #                                  juliet, nurse, tybalt (password pw)
 #   e2e_xmpp_start ID JID [PW] [SERVER] [RESOURCE]   tests/e2e/xmpp_client.py, background
 #   e2e_xmpp ID COMMAND            one client command, waits for its "done"
+#   e2e_q TEXT                     TEXT quoted as one word of a client command
 #   e2e_xmpp_expect DESC ID [--wait S] [--since N] COND...   ok/bad
 #   e2e_xmpp_none DESC ID SECS [--since N] COND...           ok/bad
 #   e2e_xmpp_mark ID               records so far (for --since)
+#   e2e_json_field FIELD           a field of the last match ($E2E_LAST)
 #   e2e_uas_start NAME CODE [SCENARIO]   sipp UAS (romeo's phone) on $E2E_UAS_IP:5060
 #   e2e_uas_stop NAME
 #   e2e_uac_bg NAME SCENARIO [sipp args]   a sipp UAC scenario in the background
@@ -30,6 +34,7 @@
 #   e2e_uac NAME EXPECT FROM RURI BODY [-H "Name: value"]... [--ctype T]
 #           [--callid ID] [--to URI] [--from-ip IP] [--target H:P]   one MESSAGE;
 #                                  RC, E2E_UAC_MS (send -> final response)
+#   e2e_check_uac DESC NAME EXPECT FROM RURI BODY [options]   the same, ok/bad
 #   e2e_sip_expect DESC FILE [--wait S] [--dir D] COND...   sip_trace.py match
 #   e2e_kamailio_start             Kamailio registrar/proxy for sip.test on .208,
 #                                  romeo's phone registered
@@ -40,8 +45,8 @@
 # Addresses (127.0.0.200-.209, apart from the other suites): dnsmasq .200,
 # xmppd s2s + metrics .201, Prosody xmpp.test .202, Prosody other.test .203,
 # sipd .204, the SIP users' side (sipp UAC, the trusted proxy) .205, romeo's
-# phone (sipp UAS) .206, Kamailio .208, an address nothing listens on .209. The two
-# build trees must not run e2e tests at once: e2e_init holds
+# phone (sipp UAS) .206, Kamailio .208, an address nothing listens on .209.
+# The two build trees must not run e2e tests at once: e2e_init holds
 # /tmp/xgw-e2e-tests.lock for the whole test.
 
 # shellcheck source=lib_xmpp.sh

@@ -13,14 +13,10 @@
 # xmppd restarts, so the race is always lost. Expected: xmppd sends READY
 # only once it has a rule set (the broker keeps the request until then), or
 # answers 503 so that the client retries.
-# Also MISSING (lib/xgw_rules_client.c, both edges): an edge started while
-# policyd does not answer blocks its whole event loop in the snapshot
-# request (a DEALER with ZMQ_IMMEDIATE and a blocking send): the restarted
-# sipd answers no SIP request and no broker heartbeat until policyd is back.
-# Once that is fixed, sipd answers such a MESSAGE 403 "Forbidden By Policy"
-# (rule rules_not_loaded), a permanent answer that tells the user the policy
-# forbids it; expected a temporary 503 with Retry-After (failing closed is
-# right). The second half checks for 200 or 503.
+# Also checked (fixed at 13:24): an edge started while policyd does not answer
+# keeps its event loop running (lib/xgw_rules_client.c no longer blocks), and
+# sipd answers a MESSAGE that arrives before its first rule set with a
+# temporary 503, not 403 (the second half: 200 or 503).
 # Rename to test_e2e_restart_norules.sh once it passes in both build trees.
 # "COND && ok ... || bad ...": ok always returns 0.
 # shellcheck disable=SC2015,SC2119

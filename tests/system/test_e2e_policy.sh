@@ -17,7 +17,9 @@
 #     and source, sipd's in its log (sipd's audit lines:
 #     pending_e2e_policy_sip_audit.sh);
 #   PartnerType public-unverified: juliet cannot reach romeo until romeo has
-#     added her (contact sip-added), romeo can always write to juliet.
+#     added her (contact sip-added, set by xgwctl), romeo can always write to
+#     juliet; benvolio adds her the way a SIP client does (a SUBSCRIBE to her
+#     presence), and then her messages reach him.
 # Denials are silent to the remote: the error juliet gets is the same as for
 # a SIP user that does not exist, and carries no text.
 # "COND && ok ... || bad ...": ok always returns 0.
@@ -165,4 +167,17 @@ e2e_xmpp_expect "public-unverified: juliet gets romeo's message" juliet kind=mes
     "body=romeo writes first"
 e2e_ctl "romeo adds juliet" contact set "romeo@$E2E_SD" "juliet@$E2E_XD" --sip-added on
 xmpp_to_sip "public-unverified, romeo added juliet" juliet romeo "now I may" allow
+# The way a SIP user adds a contact: his client subscribes to her presence.
+xmpp_to_sip "public-unverified, benvolio has not added juliet" juliet benvolio "hello cousin" deny
+E2E_V_FROM="sip:benvolio@$E2E_SD" E2E_V_RURI="sip:juliet@$E2E_XD" E2E_V_QUIET=2000 \
+    e2e_uac_bg watch uac_watch.xml
+e2e_xmpp_expect "benvolio's SUBSCRIBE reaches juliet" juliet kind=presence type=subscribe \
+    "from=benvolio@$E2E_SD"
+e2e_check_sipp "benvolio's watcher ends" watch 20
+x contact show "benvolio@$E2E_SD"
+[[ $OUT == *"juliet@$E2E_XD"*"sip-added=on"* ]] &&
+    ok "policyd: benvolio added juliet by subscribing (contact sip-added=on)" ||
+    bad "benvolio's SUBSCRIBE adds the contact" "xgwctl contact show benvolio@$E2E_SD" \
+        "juliet@$E2E_XD ... sip-added=on" "exit $RC: $OUT $ERR"
+xmpp_to_sip "public-unverified, benvolio subscribed to juliet" juliet benvolio "hello again" allow
 e2e_finish

@@ -15,7 +15,8 @@
 #   a MESSAGE sent three times gets three 200s and makes one stanza; a
 #        merged copy (other branch) gets 482 and makes none (ROB-09).
 # Nothing refused reaches the XMPP side; the good flow loses no call; sipd
-# is alive after it all and exits 0 on SIGTERM.
+# is alive after it all and exits 0 on SIGTERM. A second instance without a
+# rule set (policyd stopped) answers 503 + Retry-After on sip_url's port + 1.
 # "COND && ok ... || bad ...": ok always returns 0, so bad runs only when COND fails.
 # shellcheck disable=SC2015
 set -uo pipefail
@@ -87,6 +88,27 @@ wait "$GOOD" && ok "the parallel good flow: 60 of 60 MESSAGEs answered 200" ||
 n=$(st_count "$FAKE_LOG" 'body="good flow')
 [[ $n -ge 60 ]] && ok "the good flow reached XMPP ($n stanzas)" ||
     bad "good flow delivered" "grep fake.log" ">= 60" "$n"
+
+# A second instance started while policyd cannot answer has no rule set:
+# it still serves SIP, and its refusals are temporary (503 + Retry-After),
+# not a policy's 403.
+kill -STOP "${PT_PID[policyd]}"
+"$BIN/xgw-sipd" -c "$CONF" --instance 1 --set "sipd.sip_url=sip:127.0.0.1:$SIPD_PORT" \
+    --set "sipd.outbound_proxy=sip:127.0.0.1:$UAS_PORT" --set sipd.trusted_peers=127.0.0.1 \
+    >>"$T/sipd1.log" 2>&1 &
+PT_PID[sipd1]=$!
+st_wait_log "$T/sipd1.log" "event=sip_listening" 1 10
+sleep 1.5 # past the first snapshot retry, which used to block the loop
+UAC_TARGET="127.0.0.1:$((SIPD_PORT + 1))"
+st_uac norules 503 sip:alice@example.net sip:bob@partner.example text/plain 70 "no rules yet"
+UAC_TARGET=""
+resp=$(awk '/message received/ {buf=""; on=1; next} /^-----/ {on=0} on {buf = buf $0 "\n"} END {printf "%s", buf}' \
+    "$T/norules.msg" | tr -d '\r')
+[[ $RC == 0 && $(grep -a '^Retry-After: ' <<<"$resp") =~ ^Retry-After:\ [1-9] ]] &&
+    ok "no rule set yet (instance 1, on port + 1): 503 with Retry-After" ||
+    bad "no rule set yet" "sipp -> sipd --instance 1" "503 + Retry-After" "$(st_last_status norules)"
+kill -CONT "${PT_PID[policyd]}"
+pt_stop sipd1 TERM
 
 pid=${PT_PID[sipd]}
 pt_alive "$pid" && ok "sipd is still running" || bad "sipd alive" "kill -0" "running" "gone"

@@ -1,14 +1,7 @@
 #!/usr/bin/env bash
-# pending_e2e_policy_sip_audit.sh - PENDING: fails until sipd writes its policy
-# denials to the audit log.
-#
-# MISSING (sipd): workers/sip/sipd_bridge.c s_in_decided() answers a denied
-# MESSAGE with 403 and logs event=sip_message_denied, but never calls
-# xgw_audit_denial() as xmppd does (workers/xmpp/xmpp_deliver.c s_decided),
-# so common.audit_log has no line for denials on the SIP side (DESIGN.md
-# "Policy model": every denial is written to an audit log with the rule that
-# decided it). Reported in /tmp/xgw-e2e-bugs.log. Rename to
-# test_e2e_policy_sip_audit.sh once it passes in both build trees.
+# test_e2e_policy_sip_audit.sh - sipd's policy denials are in the audit log
+# (DESIGN.md "Policy model": every denial is written to an audit log with the
+# rule that decided it), like xmppd's (test_e2e_policy.sh).
 #
 # What it checks: romeo's MESSAGEs to a domain that is not a partner, to a
 # denied partner domain, and under a global policy with federation off each
@@ -18,7 +11,7 @@
 # "COND && ok ... || bad ...": ok always returns 0.
 # shellcheck disable=SC2015,SC2119
 set -uo pipefail
-NAME=pending_e2e_policy_sip_audit
+NAME=test_e2e_policy_sip_audit
 # shellcheck source=lib_e2e.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib_e2e.sh"
 

@@ -13,7 +13,8 @@
 #   juliet's message to a user Kamailio does not know (tybalt@sip.test, not
 #     registered) comes back to juliet as an error (<service-unavailable/>,
 #     ERR-08: nothing says whether the user exists);
-#   romeo subscribes to juliet through Kamailio and gets her presence.
+#   romeo subscribes to juliet through Kamailio (which record-routes the
+#     dialog) and gets her presence; sipd's NOTIFYs follow the route set.
 # "COND && ok ... || bad ...": ok always returns 0.
 # shellcheck disable=SC2015,SC2119
 set -uo pipefail
@@ -66,5 +67,7 @@ e2e_xmpp juliet "subscribed to=romeo@$E2E_SD"
 e2e_sip_expect "romeo gets juliet's presence (NOTIFY active, her resource open)" watch \
     method=NOTIFY "Subscription-State~=^active" \
     'body~=<tuple id="ID-juliet"><status><basic>open</basic>'
+e2e_log_expect "sipd follows Kamailio's Record-Route: the NOTIFYs pass the proxy" kamailio.log \
+    "kam: NOTIFY sip:romeo@$E2E_UAC_IP:[0-9]+ from $E2E_SIPD_IP"
 e2e_check_sipp "romeo's watcher: NOTIFYs answered, unsubscribed" watch 30
 e2e_finish

@@ -1,15 +1,10 @@
 #!/usr/bin/env bash
-# pending_e2e_presence_bare.sh - PENDING: fails until sipd stops turning a
-# presence from a bare JID into a PIDF tuple of its own.
-#
-# MISSING (sipd, /tmp/xgw-e2e-bugs.log): Prosody sends
+# test_e2e_presence_bare.sh - a presence from a bare JID is about the whole
+# account, not a resource (PRS-02, PRS-07). Prosody sends
 # <presence from='juliet@xmpp.test' type='unavailable'/> (bare JID) to a new
-# subscriber right before <presence type='subscribed'/>; sipd makes it a tuple
-# id="ID-" (empty resource) closed and keeps that tuple in every later NOTIFY
-# next to juliet's real resource, so a SIP watcher sees her closed and open at
-# once. Expected: an unavailable from the bare JID clears the tuples; a
-# NOTIFY never has a tuple for an empty resource (PRS-02, PRS-07). Rename to
-# test_e2e_presence_bare.sh once it passes in both build trees.
+# subscriber right before <presence type='subscribed'/>; that must not
+# become a PIDF tuple of its own next to juliet's real resource (it did: a
+# tuple id="ID-" that stayed in every later NOTIFY; fixed in sipd).
 #
 # What it checks: romeo subscribes to juliet, she approves and is online
 # with one resource: the NOTIFY that shows her resource open has no other
@@ -17,7 +12,7 @@
 # "COND && ok ... || bad ...": ok always returns 0.
 # shellcheck disable=SC2015,SC2119
 set -uo pipefail
-NAME=pending_e2e_presence_bare
+NAME=test_e2e_presence_bare
 # shellcheck source=lib_e2e.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib_e2e.sh"
 

@@ -56,6 +56,7 @@ struct xgw_edge_rt {
     xgw_arena_t *arena;
     int64_t started_mono;
     bool draining;
+    bool credited; /* the worker's credit was opened (first rule set) */
     int64_t drain_deadline;
     /* Set by the non-blocking contact function when a pair is not cached. */
     char miss_sip[XGW_ADDRESS_MAX + 1];
@@ -91,6 +92,14 @@ s_rules_changed(void *ud, uint64_t version)
     xgw_edge_rt_t *self = ud;
     (void)version;
     const xgw_rules_t *rules = xgw_edge_policy_rules(self->policy);
+    if (rules && !self->credited && !self->draining && self->worker) {
+        /* Registered with credit 0 until now: work that waited for this
+         * edge (after a restart, say) must not meet it before its rules,
+         * where it could only be refused. */
+        self->credited = true;
+        (void)xgw_worker_set_credit(self->worker, (uint32_t)self->def.credit);
+        xgw_info("taking_work", "credit=%lld", (long long)self->def.credit);
+    }
     if (rules && self->def.on_rules_changed)
         self->def.on_rules_changed(self->def.ud, rules);
 }
@@ -140,8 +149,9 @@ xgw_edge_rt_new(const xgw_edge_rt_def_t *def, xgw_daemon_t *daemon)
     wo.max_body = (size_t)c->max_body;
     wo.dedup_max = (size_t)c->dedup_max;
     wo.dedup_ttl_ms = c->dedup_ttl_ms;
-    self->worker = xgw_worker_new(c->broker_backend, def->service, daemon->instance_name,
-                                  (uint32_t)def->credit, &wo);
+    /* Credit 0 (the broker routes around this worker) until the first rule
+     * set arrives: see s_rules_changed. */
+    self->worker = xgw_worker_new(c->broker_backend, def->service, daemon->instance_name, 0, &wo);
     if (!self->worker) {
         xgw_error("worker_failed", "endpoint=\"%s\"", c->broker_backend);
         goto fail;
@@ -547,7 +557,9 @@ s_on_reply(xgw_edge_rt_t *self, xgw_reply_t *rep)
     if (!sent)
         return; /* fire and forget (contact puts) */
     Xgw__V1__Reply *body = NULL;
-    if (rep->body_len)
+    /* A delivered Deliver needs no result (the callback gets NULL): the
+     * unpack would cost an allocation per answer. */
+    if (rep->body_len && !(sent->kind == S_SENT_DELIVER && rep->status == 200))
         body = xgw__v1__reply__unpack(NULL, rep->body_len, rep->body);
     if (sent->kind == S_SENT_CONTACT) {
         int added = XGW_EIO;

@@ -33,7 +33,8 @@ sip_store_t *sip_store_open(const char *path);
 void sip_store_close(sip_store_t **self_p);
 
 /* Records (or updates) the subscription of watcher (XMPP bare JID) to
- * presentity (SIP user's bare JID) lasting until expires_at (Unix s).
+ * presentity (SIP user's bare JID), kept until expires_at (Unix s) unless
+ * renewed (sip_subs.c renews it at every 2xx, for a week).
  * Returns 0 or XGW_EIO (logged). */
 int sip_store_put(sip_store_t *self, const char *watcher, const char *presentity,
                   int64_t expires_at);

@@ -70,6 +70,7 @@
 #define S_RES_MAX 16
 #define S_BACKOFF_MAX_S 300
 #define S_TIMER_N_MS 32000 /* RFC 6665 Timer N: 64 * T1 */
+#define S_RECORD_TTL_S (7 * 86400)
 #define S_NOTIFY_MAX (16 * 1024)
 /* PRS-08 (RFC 3856 6.10): at most one presence NOTIFY per watcher dialog
  * this often; changes in between are coalesced and the last state wins. */
@@ -716,6 +717,17 @@ s_out_retry_later(sip_stack_t *self, s_out_t *o, int retry_after_s)
     s_gauges(self);
 }
 
+/* Records (or renews) the subscription in the store. The record outlives
+ * the SIP expiry on purpose: the XMPP subscription behind it is permanent
+ * (a roster entry), so a sipd that was down for a while subscribes again;
+ * only a record not renewed for S_RECORD_TTL_S is dropped at start. */
+static void
+s_out_record(sip_stack_t *self, s_out_t *o)
+{
+    if (self->subs->store)
+        sip_store_put(self->subs->store, o->watcher, o->presentity, s_unix_now() + S_RECORD_TTL_S);
+}
+
 static void
 s_out_start(sip_stack_t *self, s_out_t *o)
 {
@@ -733,9 +745,7 @@ s_out_start(sip_stack_t *self, s_out_t *o)
     }
     free(to);
     free(from);
-    if (self->subs->store)
-        sip_store_put(self->subs->store, o->watcher, o->presentity,
-                      s_unix_now() + self->subscribe_expires_s);
+    s_out_record(self, o);
 }
 
 static s_out_t *
@@ -951,6 +961,7 @@ s_out_event(sip_stack_t *self, nua_event_t event, int status, const char *phrase
         if (status < 300) {
             o->established = true;
             o->backoff_s = 0;
+            s_out_record(self, o); /* also on each refresh NUA makes */
             if (!o->notified) {
                 if (!o->timer_n)
                     o->timer_n = su_timer_create(su_root_task(self->root), S_TIMER_N_MS);

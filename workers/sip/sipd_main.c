@@ -131,6 +131,14 @@ s_run(sipd_t *d)
         xgw_edge_rt_destroy(&d->rt);
         return 1;
     }
+    if (sips_url[0])
+        /* README "Known limits": sofia opens the port, but without a
+         * certificate from certd handshakes fail, and a TLS peer is not
+         * trusted by its certificate (trusted_tls_hosts) yet. */
+        xgw_warn("sips_without_certificate",
+                 "sips_url=\"%s\" reason=\"TLS certificates from certd are not installed in "
+                 "sipd yet; use sip_url with trusted_peers\"",
+                 sips_url);
     sip_stack_opts_t o = {
         .sip_url = sip_url,
         .sips_url = sips_url,

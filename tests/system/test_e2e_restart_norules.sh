@@ -1,27 +1,17 @@
 #!/usr/bin/env bash
-# pending_e2e_restart_norules.sh - PENDING: fails until an edge that was
-# restarted takes no work before it holds a rule set (or answers it with a
-# temporary error).
-#
-# MISSING (xmppd, /tmp/xgw-e2e-bugs.log): a restarted xmppd registers with
-# the broker (event=serving) before policyd's snapshot arrives; a Deliver
-# that waited in the broker while xmppd was dead is then refused at once
-# (event=deliver_refused reason=no-rules -> 403 forbidden), sipd answers the
-# SIP user 603 Decline and the message is lost, though it was accepted and
-# the gateway is healthy a few milliseconds later. test_e2e_restart.sh hits
-# this race about one run in six; here policyd is stopped (SIGSTOP) while
-# xmppd restarts, so the race is always lost. Expected: xmppd sends READY
-# only once it has a rule set (the broker keeps the request until then), or
-# answers 503 so that the client retries.
-# Also checked (fixed at 13:24): an edge started while policyd does not answer
-# keeps its event loop running (lib/xgw_rules_client.c no longer blocks), and
-# sipd answers a MESSAGE that arrives before its first rule set with a
-# temporary 503, not 403 (the second half: 200 or 503).
-# Rename to test_e2e_restart_norules.sh once it passes in both build trees.
+# test_e2e_restart_norules.sh - an edge that restarts takes no work before it
+# holds a rule set: policyd is stopped (SIGSTOP) while xmppd restarts, and a
+# Deliver that waited in the broker while xmppd was dead must still be
+# delivered once policyd answers (lib/xgw_edge_rt.c registers with credit 0
+# until the first rule set; the broker keeps the request meanwhile). Also
+# checked: an edge started while policyd does not answer keeps its event
+# loop running (lib/xgw_rules_client.c never blocks), and sipd answers a
+# MESSAGE that arrives before its first rule set with a temporary 503, not
+# 403 (the second half: 200 or 503).
 # "COND && ok ... || bad ...": ok always returns 0.
 # shellcheck disable=SC2015,SC2119
 set -uo pipefail
-NAME=pending_e2e_restart_norules
+NAME=test_e2e_restart_norules
 # shellcheck source=lib_e2e.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib_e2e.sh"
 

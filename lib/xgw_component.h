@@ -14,7 +14,17 @@
  * the s2s streams use, with the same limits), over a non-blocking socket.
  *
  * The link is cleartext by the XEP's design, so it belongs on loopback or
- * inside a tunnel. The shared secret is read from a file and never logged.
+ * inside a tunnel. The shared secret is read from a file and never logged;
+ * the file is read again before every connection attempt, so an operator
+ * who fixes a wrong secret needs no restart (a file that cannot be read
+ * then keeps the secret read before, and says so in the log).
+ *
+ * Back-pressure: with a feed limit (xgw_component_set_feed_limit) the owner
+ * decides, piece by piece, how much of the input read from the socket goes
+ * to the reader;
+ * what it does not take stays in the link's buffer and the socket is not
+ * read (xgw_component_want_read() false, TCP pushes back on the server)
+ * until xgw_component_resume.
  *
  * Event loop: watch xgw_component_fd() for input, and for output while
  * xgw_component_want_write(); call xgw_component_io after it is ready and
@@ -66,6 +76,14 @@ xgw_component_t *xgw_component_new(const xgw_component_opts_t *opts, const xgw_c
  * Idempotent. */
 void xgw_component_destroy(xgw_component_t **self_p);
 
+/* Back-pressure (optional; without it everything read is fed): fn says
+ * how many of the len > 0 bytes of input at data the reader gets now (with
+ * the callbacks' ud); the rest stays buffered. 0 pauses the input until
+ * xgw_component_resume. Called before every piece, also between the
+ * stanzas of one read. */
+typedef size_t (*xgw_component_feed_fn)(void *ud, const char *data, size_t len);
+void xgw_component_set_feed_limit(xgw_component_t *self, xgw_component_feed_fn fn);
+
 /* Starts connecting; after any failure it reconnects with a backoff of
  * 0.5 s doubling to 30 s, driven by xgw_component_tick. Returns 0. */
 int xgw_component_start(xgw_component_t *self);
@@ -74,8 +92,33 @@ int xgw_component_start(xgw_component_t *self);
 int xgw_component_fd(const xgw_component_t *self);
 bool xgw_component_want_write(const xgw_component_t *self);
 
-/* Reads and writes what the socket allows, without blocking. */
+/* Reads and writes what the socket allows, without blocking; feeds input
+ * kept from earlier reads first (call it with readable false to feed only
+ * that, after xgw_component_resume). */
 void xgw_component_io(xgw_component_t *self, bool readable, bool writable);
+
+/* Input may be fed again after feed_limit said 0. Only marks it: may be
+ * called from inside any callback; the kept input is fed by the next
+ * xgw_component_io. */
+void xgw_component_resume(xgw_component_t *self);
+
+/* Whether to watch the socket for input (false while paused), and whether
+ * input kept from an earlier read waits to be fed (not paused: call
+ * xgw_component_io). */
+bool xgw_component_want_read(const xgw_component_t *self);
+bool xgw_component_has_input(const xgw_component_t *self);
+
+/* Why the link went down last, as a short static token for metrics:
+ * "connect" (TCP connect failed), "refused" (the server answered the
+ * handshake with a stream error: a wrong secret or an unknown component
+ * name), "timeout" (no handshake answer in time), "closed" (the server
+ * ended the stream or the TCP connection), "io" (read/write error),
+ * "protocol" (the server's XML was refused), "" before any failure. */
+const char *xgw_component_down_reason(const xgw_component_t *self);
+
+/* The condition of the stream error the server sent last ("not-authorized";
+ * "" when none). Static or internal storage, valid until the next call. */
+const char *xgw_component_down_condition(const xgw_component_t *self);
 
 /* Deadlines, reconnects, keepalives; returns ms until it next wants to
  * run. */
@@ -83,7 +126,9 @@ int64_t xgw_component_tick(xgw_component_t *self);
 
 /* Queues one serialized stanza for the server. Returns 0, XGW_ENOTCONN
  * while the link is down, XGW_EAGAIN when max_queue bytes are already
- * waiting (stop taking input until it drains). */
+ * waiting (stop taking input until it drains). The stanza has reached the
+ * socket once stats.bytes_out >= the stats.bytes_out + queued() read right
+ * after this call returned 0. */
 int xgw_component_send(xgw_component_t *self, const char *xml, size_t len);
 
 /* True while the handshake is done and the link is up. */

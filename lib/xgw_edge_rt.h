@@ -89,8 +89,10 @@ int xgw_edge_rt_answer(xgw_edge_rt_t *self, xgw_request_t **req_p, uint16_t stat
  * with xgw__v1__request__free_unpacked, or NULL. */
 Xgw__V1__Request *xgw_edge_rt_request_decode(const xgw_request_t *req);
 
-/* The answer to a sent Deliver: status 200, or the failure status with
- * result (NULL when the far side sent none: broker 503/504, client 504). */
+/* The answer to a sent Deliver: status 200 (result NULL: a success
+ * carries nothing the edge uses, so it is not decoded), or the failure
+ * status with result (NULL when the far side sent none: broker 503/504,
+ * client 504). */
 typedef void (*xgw_edge_sent_fn)(void *ud, void *cookie, uint16_t status,
                                  const Xgw__V1__DeliverResult *result);
 

@@ -148,8 +148,8 @@ s_all_full(const xmppd_t *x)
 bool
 xsrc_full(const xsrc_t *src)
 {
-    return src->gated && (src->held >= XMPPD_HELD_MAX ||
-                          src->held_bytes >= XMPPD_HELD_BYTES_MAX || s_all_full(src->x));
+    return src->gated && (src->held >= XMPPD_HELD_MAX || src->held_bytes >= XMPPD_HELD_BYTES_MAX ||
+                          s_all_full(src->x));
 }
 
 size_t

@@ -593,10 +593,14 @@ s_stanza(xconn_t *c, const xgw_xml_node_t *el)
          * its 'from' domain (the 'to' check then fails), else any verified
          * pair (the 'from' check then fails). */
         char fd[XGW_DOMAIN_MAX + 1] = "", td[XGW_DOMAIN_MAX + 1] = "";
-        (void)xmppd_jid_domain(xgw_xml_attr(el, "from"), fd, sizeof fd);
-        (void)xmppd_jid_domain(xgw_xml_attr(el, "to"), td, sizeof td);
         const xin_pair_t *best = NULL;
-        for (size_t i = 0; i < c->n_pairs; i++) {
+        if (c->n_pairs == 1) {
+            best = &c->pairs[0]; /* the usual stream: one pair, nothing to choose */
+        } else {
+            (void)xmppd_jid_domain(xgw_xml_attr(el, "from"), fd, sizeof fd);
+            (void)xmppd_jid_domain(xgw_xml_attr(el, "to"), td, sizeof td);
+        }
+        for (size_t i = 0; c->n_pairs > 1 && i < c->n_pairs; i++) {
             const xin_pair_t *p = &c->pairs[i];
             if (p->state != 1)
                 continue;

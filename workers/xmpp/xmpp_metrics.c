@@ -9,6 +9,18 @@
 #include <stdio.h>
 #include <string.h>
 
+static const char *const s_kinds[5] = {"message", "presence", "iq", "refused", "other"};
+
+static int
+s_kind_index(const char *kind)
+{
+    for (int i = 0; i < 5; i++) {
+        if (strcmp(kind, s_kinds[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
 void
 xmet_init(xmppd_t *x)
 {
@@ -67,6 +79,12 @@ xmet_init(xmppd_t *x)
     m->paused = xgw_family_series(xgw_metrics_gauge(
         "xgw_xmpp_streams_paused",
         "Inbound streams (or the component link) not being read: back-pressure.", NULL));
+    for (int i = 0; i < 5; i++) {
+        m->stanza_series[0][i] = xgw_family_series(m->stanzas, "in", s_kinds[i]);
+        m->stanza_series[1][i] = xgw_family_series(m->stanzas, "out", s_kinds[i]);
+    }
+    m->handed = xgw_family_series(m->deliver, "handed_to_sip");
+    m->delivered = xgw_family_series(m->deliver, "delivered");
     m->pauses = xgw_family_series(
         xgw_metrics_counter("xgw_xmpp_stream_pauses_total",
                             "Times an inbound stream (or the component link) stopped being read "
@@ -97,7 +115,12 @@ xmet_authenticated(xmppd_t *x, const char *direction, const char *auth)
 void
 xmet_stanza(xmppd_t *x, const char *direction, const char *kind)
 {
-    xgw_series_inc(xgw_family_series(x->m.stanzas, direction, kind));
+    int d = strcmp(direction, "in") == 0 ? 0 : strcmp(direction, "out") == 0 ? 1 : -1;
+    int k = d >= 0 ? s_kind_index(kind) : -1;
+    if (k >= 0)
+        xgw_series_inc(x->m.stanza_series[d][k]);
+    else
+        xgw_series_inc(xgw_family_series(x->m.stanzas, direction, kind));
 }
 
 /* RFC 6120 4.9.3: a peer may send anything; other names count as "other"
@@ -171,7 +194,12 @@ xmet_refused(xmppd_t *x, const char *reason)
 void
 xmet_deliver(xmppd_t *x, const char *result)
 {
-    xgw_series_inc(xgw_family_series(x->m.deliver, result));
+    if (strcmp(result, "handed_to_sip") == 0)
+        xgw_series_inc(x->m.handed);
+    else if (strcmp(result, "delivered") == 0)
+        xgw_series_inc(x->m.delivered);
+    else
+        xgw_series_inc(xgw_family_series(x->m.deliver, result));
 }
 
 xgw_series_t *

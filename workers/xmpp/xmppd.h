@@ -71,6 +71,7 @@ typedef enum {
     XW_RT,
     XW_CERTS,
     XW_DNS,
+    XW_COMP,
 } xwatch_kind_t;
 
 typedef struct {
@@ -289,6 +290,9 @@ typedef struct {
     xgw_series_t *bytes_in, *bytes_out;
     xgw_series_t *held, *held_bytes, *held_peak, *stream_held_peak;
     xgw_series_t *paused, *pauses;
+    /* Series bumped per stanza, looked up once (xmet_init). */
+    xgw_series_t *stanza_series[2][5]; /* [in, out][message, presence, iq, refused, other] */
+    xgw_series_t *handed, *delivered;
 } xmppd_metrics_t;
 
 struct xmppd {
@@ -322,6 +326,7 @@ struct xmppd {
     char rbuf[XMPPD_READ_CHUNK]; /* every connection reads into it */
     size_t n_paused;             /* inbound streams not read (back-pressure) */
     xsrc_t *link_src;            /* component mode: the link's source */
+    struct xcomp *comp;          /* component mode (xmpp_component.c), else NULL */
     bool held_over;              /* the process-wide held bound was reached */
 
     xgw_strmap_t *routes;      /* "local|remote" -> xroute_t* */
@@ -517,6 +522,32 @@ size_t xdel_held(const xmppd_t *x);
 size_t xdel_held_bytes(const xmppd_t *x);
 /* Nothing waits for a decision or the SIP side. */
 bool xdel_idle(const xmppd_t *x);
+
+/* ---- xmpp_component.c (xmppd.mode = component) ---- */
+/* Creates the XEP-0114 link from the settings and starts connecting.
+ * Returns 0, or XGW_EINVAL / XGW_ENOMEM (logged as config_invalid). */
+int xcomp_setup(xmppd_t *x);
+/* Answers what waits (503) and closes the link. */
+void xcomp_fini(xmppd_t *x);
+/* The link's socket is ready (epoll events). */
+void xcomp_event(xmppd_t *x, uint32_t events);
+/* Link timers (connect, reconnect backoff, keepalive); ms until the next. */
+int64_t xcomp_tick(xmppd_t *x);
+/* Once per loop turn: feeds input kept while paused, answers what the
+ * socket took, keeps the epoll interest right. */
+void xcomp_turn(xmppd_t *x);
+/* A Deliver from the SIP side: written on the link, answered 200 once
+ * flushed, 503 when the link is down or full. */
+void xcomp_on_deliver(xmppd_t *x, xgw_request_t **req_p, const Xgw__V1__Deliver *d);
+/* A stanza the edge makes itself (bounce, iq answer); dropped (logged)
+ * when the link cannot take it. xml is copied. */
+void xcomp_send_raw(xmppd_t *x, const char *xml, size_t len);
+/* No Deliver waits for the socket. */
+bool xcomp_idle(const xmppd_t *x);
+/* Input kept while paused may be fed now (do not sleep in epoll). */
+bool xcomp_has_input(const xmppd_t *x);
+/* Answers 503 to everything that waits (drain deadline). */
+void xcomp_fail_all(xmppd_t *x, const char *text);
 
 /* ---- xmpp_metrics.c ---- */
 void xmet_init(xmppd_t *x);

@@ -156,7 +156,10 @@ xmppd_random_id(char out[XMPPD_ID_LEN + 1])
 void
 xmppd_send_raw(xmppd_t *x, const char *local, const char *remote, const char *xml, size_t len)
 {
-    xroute_send_raw(x, local, remote, xml, len);
+    if (x->comp)
+        xcomp_send_raw(x, xml, len);
+    else
+        xroute_send_raw(x, local, remote, xml, len);
 }
 
 int
@@ -187,7 +190,10 @@ static void
 s_on_deliver(void *ud, xgw_request_t **req_p, const Xgw__V1__Deliver *deliver)
 {
     xmppd_t *x = ud;
-    xroute_on_deliver(x, req_p, deliver);
+    if (x->comp)
+        xcomp_on_deliver(x, req_p, deliver);
+    else
+        xroute_on_deliver(x, req_p, deliver);
 }
 
 static void
@@ -322,6 +328,7 @@ s_setup(xmppd_t *x, xgw_daemon_t *d)
     if (!x->rt)
         return XGW_EIO;
     xmet_init(x);
+    bool component = strcmp(s->xmppd.mode, "component") == 0;
 
     int fds[XGW_EDGE_RT_MAX_FDS];
     size_t n = xgw_edge_rt_fds(x->rt, fds, XGW_EDGE_RT_MAX_FDS);
@@ -330,6 +337,11 @@ s_setup(xmppd_t *x, xgw_daemon_t *d)
         x->rt_w[i].fd = fds[i];
         if (xmppd_epoll_add(x, fds[i], EPOLLIN, &x->rt_w[i]) != 0)
             return XGW_EIO;
+    }
+
+    if (component) {
+        /* The XMPP server federates: no listener, no certificates, no DNS. */
+        return xcomp_setup(x);
     }
 
     x->certs = xgw_cert_client_new(s);
@@ -383,6 +395,7 @@ s_teardown(xmppd_t *x)
     xmpp_listen_stop(x);
     /* Whatever is still held is answered before the runtime goes. */
     xroute_fail_all(x, "remote-server-timeout", 503);
+    xcomp_fini(x);
     /* Our closing tags go out if the sockets take them now; nobody waits
      * for the answers. */
     xconn_t *next = NULL;
@@ -451,6 +464,9 @@ s_dispatch(xmppd_t *x, struct epoll_event *ev)
         xgw_dns_process(x->dns, w->fd, (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0,
                         (ev->events & EPOLLOUT) != 0);
         break;
+    case XW_COMP:
+        xcomp_event(x, ev->events);
+        break;
     default:
         break; /* XW_RT, XW_CERTS: processed every turn */
     }
@@ -467,26 +483,30 @@ s_run(xmppd_t *x)
             s_drain_begin(x);
         if (x->draining) {
             int64_t deadline = xgw_edge_rt_drain_deadline(x->rt);
-            if (xroute_idle(x) && xgw_edge_rt_drained(x->rt) && x->n_in == 0)
+            if (xroute_idle(x) && xcomp_idle(x) && xgw_edge_rt_drained(x->rt) && x->n_in == 0)
                 break;
             if (now >= deadline - 500) {
                 xroute_fail_all(x, "remote-server-timeout", 503);
+                xcomp_fail_all(x, "the gateway is shutting down");
                 if (xgw_edge_rt_drained(x->rt) || now >= deadline)
                     break;
             }
         }
         int64_t wait = xgw_edge_rt_tick(x->rt);
         xdel_pump(x); /* the tick collects answers too */
-        int64_t w = xgw_cert_client_tick(x->certs);
+        int64_t w = x->certs ? xgw_cert_client_tick(x->certs) : -1;
         if (w >= 0 && w < wait)
             wait = w;
-        w = xgw_dns_timeout_ms(x->dns);
+        w = x->dns ? xgw_dns_timeout_ms(x->dns) : -1;
+        if (w >= 0 && w < wait)
+            wait = w;
+        w = x->comp ? xcomp_tick(x) : -1;
         if (w >= 0 && w < wait)
             wait = w;
         w = next_timers - now;
         if (w < wait)
             wait = w;
-        if (x->n_more > 0 || wait < 0)
+        if (x->n_more > 0 || wait < 0 || (x->comp && xcomp_has_input(x)))
             wait = 0;
         int n = epoll_wait(x->ep, evs, S_MAX_EVENTS, (int)wait);
         if (n < 0 && errno != EINTR) {
@@ -511,9 +531,12 @@ s_run(xmppd_t *x)
         }
         xgw_edge_rt_process(x->rt);
         xdel_pump(x);
-        if (xgw_cert_client_process(x->certs) == 1)
+        if (x->certs && xgw_cert_client_process(x->certs) == 1)
             s_tls_apply(x);
-        xgw_dns_tick(x->dns);
+        if (x->dns)
+            xgw_dns_tick(x->dns);
+        if (x->comp)
+            xcomp_turn(x);
         now = xmppd_now();
         if (now >= next_timers) {
             xconn_timers(x, now);
@@ -535,11 +558,6 @@ main(int argc, char **argv)
     xmppd_t *x = &s_x;
     memset(x, 0, sizeof *x);
     x->ep = -1;
-    if (strcmp(d.settings.xmppd.mode, "s2s") != 0) {
-        fprintf(stderr, "xgw-xmppd: xmppd.mode=%s is not served by this build (s2s only)\n",
-                d.settings.xmppd.mode);
-        return 2;
-    }
     int status = 1;
     if (s_setup(x, &d) == 0)
         status = s_run(x);

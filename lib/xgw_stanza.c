@@ -6,6 +6,7 @@
 #include "xgw_addr.h"
 #include "xgw_errmap.h"
 #include "xgw_error.h"
+#include "xgw_xml.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -72,53 +73,6 @@ s_lang_ok(const char *s)
     return true;
 }
 
-/* True when s[0..len) is UTF-8 made only of XML 1.0 characters (IM-09):
- * no C0 controls but TAB, LF, CR; no surrogates, U+FFFE, U+FFFF; no
- * overlong forms; nothing above U+10FFFF. Deliver strings come from
- * protobuf, which does not check any of this. */
-static bool
-s_text_ok(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = p[i];
-        if (c < 0x80) {
-            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-                return false;
-            i++;
-            continue;
-        }
-        size_t n;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 2;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 3;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (len - i < n)
-            return false;
-        for (size_t k = 1; k < n; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return false;
-        if ((cp >= 0xD800 && cp <= 0xDFFF) || cp == 0xFFFE || cp == 0xFFFF)
-            return false;
-        i += n;
-    }
-    return true;
-}
-
 /* A language the SIP side can put into Content-Language, or "": a
  * malformed tag ("en_US") is metadata we drop rather than a reason to
  * refuse the user's text. */
@@ -128,10 +82,12 @@ s_usable_lang(const char *lang)
     return s_empty(lang) || !s_lang_ok(lang) ? "" : lang;
 }
 
+/* Deliver strings come from protobuf, which checks neither UTF-8 nor the
+ * XML character rules (IM-09): the writer's own test decides. */
 static bool
 s_str_ok(const char *s)
 {
-    return !s || s_text_ok(s, strlen(s));
+    return !s || xgw_xml_chars_valid(s, strlen(s));
 }
 
 static size_t

@@ -18,6 +18,7 @@
 
 #include "xgw_addr.h"
 #include "xgw_log.h"
+#include "xgw_xml.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,51 +63,6 @@ s_refuse(sip_stack_t *self, nua_handle_t *nh, int status, const char *phrase, in
         xgw_series_inc(self->m_backpressure);
     sip_count(self, "in", "MESSAGE", status);
     nua_handle_destroy(nh);
-}
-
-/* Well-formed UTF-8 (no overlong forms, surrogates or code points above
- * U+10FFFF) holding only characters XML 1.0 allows: TAB, LF, CR, U+0020 and
- * above, except U+FFFE and U+FFFF. */
-static bool
-s_xml_text_ok(const unsigned char *p, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = p[i];
-        if (c < 0x80) {
-            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-                return false;
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (len - i <= n)
-            return false;
-        for (size_t k = 1; k <= n; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-            return false;
-        if ((cp >= 0xd800 && cp <= 0xdfff) || cp == 0xfffe || cp == 0xffff)
-            return false;
-        i += n + 1;
-    }
-    return true;
 }
 
 /* text/plain with no charset, or UTF-8 / US-ASCII. */
@@ -166,7 +122,7 @@ sip_in_message(sip_stack_t *self, nua_handle_t *nh, const sip_t *sip)
         s_refuse(self, nh, 413, NULL, 0);
         return;
     }
-    if (len == 0 || !s_xml_text_ok((const unsigned char *)pl->pl_data, len)) {
+    if (len == 0 || !xgw_xml_chars_valid(pl->pl_data, len)) {
         xgw_series_inc(self->m_parse_errors);
         s_refuse(self, nh, 400, len ? "Body Not Valid UTF-8 Text" : "Empty Body", 0);
         return;
